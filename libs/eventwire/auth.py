@@ -1,0 +1,64 @@
+"""Users' tokens: Open WebUI's JWT (HS256 with WEBUI_SECRET_KEY, claim ``id`` = user id)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import AuthenticationError
+
+ALGORITHM = "HS256"
+
+
+class Identity(BaseModel):
+    """Who a connection or request belongs to."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    name: str | None = None
+    email: str | None = None
+    role: str = "user"
+
+    def as_user(self) -> dict[str, Any]:
+        """The ``__user__`` shape Open WebUI injects (without valves)."""
+        return self.model_dump()
+
+
+def verify_token(token: object, secret: str) -> Identity:
+    """Decode and check a token; every failure is an ``AuthenticationError`` saying why."""
+    if not isinstance(token, str) or not token:
+        raise AuthenticationError("missing token: connect with auth={'token': <JWT>}")
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["id"]})
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthenticationError("token expired") from exc
+    except jwt.InvalidSignatureError as exc:
+        raise AuthenticationError("token signature is invalid") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise AuthenticationError("token has no 'id' claim") from exc
+    except jwt.InvalidTokenError as exc:
+        raise AuthenticationError(f"token is invalid: {exc}") from exc
+    if not isinstance(claims.get("id"), str) or not claims["id"]:
+        raise AuthenticationError("token claim 'id' must be a non-empty string")
+    try:
+        return Identity.model_validate(claims)
+    except ValidationError as exc:
+        raise AuthenticationError(f"token claims are malformed: {exc.errors()[0]['msg']}") from exc
+
+
+def mint_token(
+    user_id: str,
+    secret: str,
+    *,
+    expires_in: float | None = 3600.0,
+    **claims: Any,
+) -> str:
+    """Issue a token the edge accepts (tests, the demo, tools a worker calls)."""
+    payload: dict[str, Any] = {"id": user_id, **claims}
+    if expires_in is not None:
+        payload["exp"] = int(time.time() + expires_in)
+    return jwt.encode(payload, secret, algorithm=ALGORITHM)

@@ -1,0 +1,325 @@
+"""The RabbitMQ bus (aio-pika): routing, mandatory publishes, replies, and riding out outages.
+
+When the connection drops, a supervisor reconnects with exponential backoff, re-declares the
+topology, re-binds every key each inbox still wants (and unbinds what was released meanwhile),
+then flushes the outbox of emits made during the outage before new publishes go straight out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import aio_pika
+import aiormq
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+)
+from yarl import URL
+
+from . import codec
+from .bus import Handler
+from .errors import BrokerUnavailable, ProtocolError, Unroutable
+from .outbox import Outbox, Pending
+from .protocol import Message
+from .settings import Settings
+from .topology import QueueSpec, Topology
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/msgpack"
+_BROKER_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio.TimeoutError)
+
+
+def redact(url: str) -> str:
+    return str(URL(url).with_password("***")) if URL(url).password else url
+
+
+class AmqpInbox:
+    """A queue this process consumes; remembers its keys so a reconnect can restore them."""
+
+    def __init__(self, spec: QueueSpec, handler: Handler) -> None:
+        self._spec = spec
+        self._handler = handler
+        self._keys: set[str] = set()  # what we want bound
+        self._on_broker: set[str] = set()  # what we believe is bound on the broker
+        self._queue: AbstractQueue | None = None
+        self._exchange: AbstractExchange | None = None
+        self._pending: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._consumer_tag: str | None = None
+        self._task = asyncio.create_task(self._dispatch(), name=f"inbox:{spec.name}")
+
+    @property
+    def name(self) -> str:
+        return self._spec.name
+
+    @property
+    def durable(self) -> bool:
+        return self._spec.durable
+
+    async def attach(self, channel: AbstractChannel, exchange: AbstractExchange) -> None:
+        """(Re)declare the queue, reconcile its bindings, start consuming."""
+        spec = self._spec
+        queue = await channel.declare_queue(
+            spec.name,
+            durable=spec.durable,
+            exclusive=spec.exclusive,
+            auto_delete=spec.auto_delete,
+            arguments=spec.arguments or None,
+        )
+        for key in self._on_broker - self._keys:
+            await queue.unbind(exchange, key)
+        for key in set(self._keys):
+            await queue.bind(exchange, key)
+        self._on_broker = set(self._keys)
+        self._consumer_tag = await queue.consume(self._receive, no_ack=True)
+        self._queue, self._exchange = queue, exchange
+
+    def detach(self) -> None:
+        self._queue = self._exchange = None
+
+    async def bind(self, key: str) -> None:
+        self._keys.add(key)
+        if self._queue is not None and self._exchange is not None:
+            with contextlib.suppress(*_BROKER_ERRORS):  # restored on reconnect
+                await self._queue.bind(self._exchange, key)
+                self._on_broker.add(key)
+
+    async def unbind(self, key: str) -> None:
+        self._keys.discard(key)
+        if self._queue is not None and self._exchange is not None:
+            with contextlib.suppress(*_BROKER_ERRORS):  # reconciled on reconnect
+                await self._queue.unbind(self._exchange, key)
+                self._on_broker.discard(key)
+
+    async def close(self, delete: bool) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        if self._queue is not None:
+            with contextlib.suppress(*_BROKER_ERRORS):
+                if self._consumer_tag is not None:
+                    await self._queue.cancel(self._consumer_tag)
+                if delete:
+                    await self._queue.delete(if_unused=False, if_empty=False)
+        self.detach()
+
+    async def _receive(self, message: AbstractIncomingMessage) -> None:
+        # aio-pika runs each callback as its own task; a FIFO keeps arrival order.
+        self._pending.put_nowait(message)
+
+    async def _dispatch(self) -> None:
+        while True:
+            incoming = await self._pending.get()
+            try:
+                message = codec.decode(incoming.body)
+            except ProtocolError as exc:
+                log.warning("inbox %s dropped a message: %s", self.name, exc)
+                continue
+            try:
+                await self._handler(incoming.routing_key or self.name, message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("inbox %s handler failed on %s message", self.name, message.kind)
+
+
+class AmqpBus:
+    def __init__(self, settings: Settings, topology: Topology) -> None:
+        self.topology = topology
+        self._settings = settings
+        self._max_payload = settings.max_payload_bytes
+        self._outbox = Outbox(settings.outbox_limit)
+        self._inboxes: list[AmqpInbox] = []
+        self._lost_callbacks: list[Callable[[], None]] = []
+        self._connection: AbstractConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None  # declaring channel
+        self._publisher: AbstractExchange | None = None  # confirming channel
+        self._default: AbstractExchange | None = None
+        self._ready = False
+        self._closing = False
+        self._lost = asyncio.Event()
+        self._supervisor: asyncio.Task[None] | None = None
+        self.reconnects = 0
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._ready
+
+    @property
+    def outbox(self) -> Outbox:
+        return self._outbox
+
+    def on_connection_lost(self, callback: Callable[[], None]) -> None:
+        self._lost_callbacks.append(callback)
+
+    async def start(self) -> None:
+        try:
+            async with asyncio.timeout(self._settings.connect_timeout):
+                await self._connect_with_backoff()
+        except TimeoutError as exc:
+            raise BrokerUnavailable(
+                f"cannot reach RabbitMQ at {redact(self._settings.amqp_url)} within "
+                f"{self._settings.connect_timeout:g}s (set AMQP_URL, or memory:// for one process)"
+            ) from exc
+        self._supervisor = asyncio.create_task(self._supervise(), name="amqp-supervisor")
+
+    async def close(self) -> None:
+        self._closing = True
+        self._ready = False
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        for inbox in self._inboxes:
+            await inbox.close(delete=inbox.durable)
+        self._inboxes.clear()
+        if len(self._outbox):
+            log.warning("closing with %d emits still in the outbox", len(self._outbox))
+        if self._connection is not None:
+            with contextlib.suppress(*_BROKER_ERRORS):
+                await self._connection.close()
+        self._connection = None
+
+    # -- connection lifecycle ----------------------------------------------------------
+
+    async def _connect_with_backoff(self) -> None:
+        delay = self._settings.reconnect_initial_delay
+        while True:
+            try:
+                await self._connect()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("broker connect failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._settings.reconnect_max_delay)
+
+    async def _connect(self) -> None:
+        connection = await aio_pika.connect(
+            self._settings.amqp_url,
+            timeout=self._settings.connect_timeout,
+            client_properties={
+                "connection_name": f"eventwire {socket.gethostname()}:{os.getpid()}"
+            },
+        )
+        try:
+            channel = await connection.channel(publisher_confirms=False)
+            publishing = await connection.channel(publisher_confirms=True)
+            spec = self.topology.events
+            exchange = await channel.declare_exchange(
+                spec.name, aio_pika.ExchangeType(spec.type.value), durable=spec.durable
+            )
+            publisher = await publishing.get_exchange(spec.name, ensure=False)
+            for inbox in self._inboxes:
+                await inbox.attach(channel, exchange)
+            await self._flush_outbox(publisher)
+        except BaseException:
+            with contextlib.suppress(*_BROKER_ERRORS):
+                await connection.close()
+            raise
+        self._connection, self._channel = connection, channel
+        self._exchange, self._publisher = exchange, publisher
+        self._default = publishing.default_exchange
+        self._lost.clear()
+        connection.close_callbacks.add(self._on_close)
+        for ch in (channel, publishing):
+            ch.close_callbacks.add(self._on_channel_close)
+        self._ready = True
+
+    def _on_close(self, _sender: Any, exc: BaseException | None = None) -> None:
+        if self._closing or self._lost.is_set():
+            return
+        log.warning("broker connection lost: %s", exc)
+        self._ready = False
+        for inbox in self._inboxes:
+            inbox.detach()
+        self._lost.set()
+        for callback in self._lost_callbacks:
+            callback()
+
+    def _on_channel_close(self, _sender: Any, exc: BaseException | None = None) -> None:
+        # A channel error leaves the connection up but our state unknown: start over.
+        if self._closing or self._lost.is_set():
+            return
+        self._on_close(_sender, exc)
+        if self._connection is not None:
+            task = asyncio.create_task(self._connection.close())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _supervise(self) -> None:
+        while True:
+            await self._lost.wait()
+            await self._connect_with_backoff()
+            self.reconnects += 1
+            log.info("broker connection restored (reconnect #%d)", self.reconnects)
+
+    async def _flush_outbox(self, publisher: AbstractExchange) -> None:
+        if not len(self._outbox):
+            return
+        log.info("flushing %d emits held during the outage", len(self._outbox))
+        while len(self._outbox):
+            item = self._outbox.peek()
+            await publisher.publish(self._message(item.body), item.key, mandatory=False)
+            self._outbox.pop()
+
+    # -- publishing --------------------------------------------------------------------
+
+    @staticmethod
+    def _message(body: bytes, ttl: float | None = None) -> aio_pika.Message:
+        return aio_pika.Message(body, content_type=CONTENT_TYPE, expiration=ttl)
+
+    async def publish(
+        self,
+        key: str,
+        message: Message,
+        *,
+        mandatory: bool = False,
+        ttl: float | None = None,
+        buffer: bool = False,
+    ) -> None:
+        body = codec.encode(message, self._max_payload)
+        publisher = self._publisher
+        if not self._ready or publisher is None:
+            if buffer:
+                self._outbox.put(Pending(key, body))
+                return
+            raise BrokerUnavailable("broker connection is down")
+        try:
+            result = await publisher.publish(self._message(body, ttl), key, mandatory=mandatory)
+        except _BROKER_ERRORS as exc:
+            if buffer:
+                self._outbox.put(Pending(key, body))
+                return
+            raise BrokerUnavailable(f"publish to {key!r} failed: {exc}") from exc
+        if isinstance(result, aiormq.abc.DeliveredMessage):
+            raise Unroutable(f"no queue is bound to {key!r}")
+
+    async def send(self, queue: str, message: Message) -> None:
+        body = codec.encode(message, self._max_payload)
+        if not self._ready or self._default is None:
+            raise BrokerUnavailable("broker connection is down")
+        try:
+            await self._default.publish(self._message(body), queue, mandatory=False)
+        except _BROKER_ERRORS as exc:
+            raise BrokerUnavailable(f"send to {queue!r} failed: {exc}") from exc
+
+    async def open_inbox(self, spec: QueueSpec, handler: Handler) -> AmqpInbox:
+        inbox = AmqpInbox(spec, handler)
+        self._inboxes.append(inbox)
+        if self._ready and self._channel is not None and self._exchange is not None:
+            await inbox.attach(self._channel, self._exchange)
+        return inbox

@@ -1,0 +1,160 @@
+"""The ``eventwire`` command: edge nodes, the demo, tokens, and one-shot emits and calls."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from typing import Any
+
+from .settings import Settings, get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        result: int = args.handler(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eventwire",
+        description="Open WebUI plugin events across processes, routed by RabbitMQ. "
+        "Configuration comes from the environment (see README).",
+    )
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    edge = sub.add_parser("edge", help="run a Socket.IO edge node")
+    edge.add_argument("--host", help="listen address (EVENTWIRE_HOST)")
+    edge.add_argument("--port", type=int, help="listen port, 0 = any free (EVENTWIRE_PORT)")
+    edge.set_defaults(handler=_edge)
+
+    run = sub.add_parser("run", help="edge node + demo sender (falls back to memory://)")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--user", default="demo", help="user the demo sender emits to")
+    run.set_defaults(handler=_run)
+
+    token = sub.add_parser("token", help="print a signed user token (WEBUI_SECRET_KEY)")
+    token.add_argument("--user", required=True)
+    token.add_argument("--name")
+    token.add_argument("--role", default="user")
+    token.add_argument("--expires", type=float, default=3600.0, help="seconds")
+    token.set_defaults(handler=_token)
+
+    listen = sub.add_parser("listen", help="connect as a user and print the events that arrive")
+    listen.add_argument("--url", default="http://127.0.0.1:8080")
+    listen.add_argument("--user", default="demo")
+    listen.set_defaults(handler=_listen)
+
+    emit = sub.add_parser("emit", help="send one event to a user from this process")
+    emit.add_argument("--user", required=True)
+    emit.add_argument("--session", help="only this session")
+    emit.add_argument("--chat", dest="chat_id")
+    emit.add_argument("--message", dest="message_id")
+    emit.add_argument("event", help='JSON, e.g. \'{"type":"status","data":{"description":"hi"}}\'')
+    emit.set_defaults(handler=_emit)
+
+    call = sub.add_parser("call", help="ask one session and print its answer")
+    call.add_argument("--user", required=True)
+    call.add_argument("--session", required=True)
+    call.add_argument("--timeout", type=float)
+    call.add_argument("event", help='JSON, e.g. \'{"type":"confirmation","data":{"title":"ok?"}}\'')
+    call.set_defaults(handler=_call)
+    return parser
+
+
+def _with(settings: Settings, **overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return settings.model_copy(update=values) if values else settings
+
+
+def _edge(args: argparse.Namespace, settings: Settings) -> int:
+    from eventwire_edge.server import EdgeServer, serve_forever
+
+    server = EdgeServer(_with(settings, host=args.host, port=args.port))
+    _run_async(serve_forever(server))
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from .demo import run_demo
+
+    _run_async(run_demo(_with(settings, host=args.host, port=args.port), args.user))
+    return 0
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    from .auth import mint_token
+
+    claims = {"role": args.role, **({"name": args.name} if args.name else {})}
+    print(mint_token(args.user, settings.secret, expires_in=args.expires, **claims))
+    return 0
+
+
+def _listen(args: argparse.Namespace, settings: Settings) -> int:
+    from .demo import listen
+
+    _run_async(listen(args.url, args.user, settings))
+    return 0
+
+
+def _emit(args: argparse.Namespace, settings: Settings) -> int:
+    from .client import Eventwire
+
+    async def go() -> None:
+        async with Eventwire(settings) as ew:
+            await ew.emit(
+                _json(args.event),
+                user_id=args.user,
+                session_id=args.session,
+                chat_id=args.chat_id,
+                message_id=args.message_id,
+            )
+
+    return _run_async(go())
+
+
+def _call(args: argparse.Namespace, settings: Settings) -> int:
+    from .client import Eventwire
+
+    async def go() -> None:
+        async with Eventwire(settings) as ew:
+            answer = await ew.call(
+                _json(args.event),
+                user_id=args.user,
+                session_id=args.session,
+                timeout=args.timeout,
+            )
+            print(json.dumps(answer))
+
+    return _run_async(go())
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SystemExit(f"event is not valid JSON: {exc}") from None
+
+
+def _run_async(coro: Any) -> int:
+    from .errors import EventwireError
+
+    try:
+        asyncio.run(coro)
+    except EventwireError as exc:
+        print(f"eventwire: {exc.code}: {exc}", file=sys.stderr)
+        return 1
+    return 0

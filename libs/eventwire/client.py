@@ -1,0 +1,221 @@
+"""The SDK: reach any client from any process.
+
+``Eventwire`` is the typed API (raises named errors). ``event_emitter`` / ``event_call`` build
+Open WebUI-shaped helpers from a ``request_info`` dict (``user_id``, ``session_id``,
+``chat_id``, ``message_id``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+from .bus import Bus, create_bus
+from .calls import Caller
+from .errors import BrokerUnavailable, EventValidationError, EventwireError
+from .events import validate_event
+from .protocol import Emit
+from .settings import Settings, get_settings
+from .topology import session_key, user_key
+
+log = logging.getLogger(__name__)
+
+EventEmitter = Callable[[dict[str, Any]], Awaitable[None]]
+EventCaller = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+def new_process_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class Eventwire:
+    """A connection to the bus, for emitting to and calling clients."""
+
+    def __init__(self, settings: Settings | None = None, *, bus: Bus | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.bus = bus or create_bus(self.settings)
+        self.process_id = new_process_id()
+        self._caller = Caller(self.bus, self.process_id)
+        self._started = False
+
+    async def connect(self) -> Self:
+        if not self._started:
+            await self.bus.start()
+            await self._caller.start()
+            self._started = True
+        return self
+
+    async def close(self) -> None:
+        if self._started:
+            self._started = False
+            await self._caller.close()
+            await self.bus.close()
+
+    async def __aenter__(self) -> Self:
+        return await self.connect()
+
+    async def __aexit__(
+        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    def pending_calls(self) -> int:
+        return self._caller.pending
+
+    def _require(self) -> None:
+        if not self._started:
+            raise BrokerUnavailable("eventwire is not connected: call connect() first")
+
+    async def emit(
+        self,
+        event: dict[str, Any],
+        *,
+        user_id: str,
+        chat_id: str | None = None,
+        message_id: str | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        """Send ``event`` to every session of ``user_id`` (or only ``session_id``).
+
+        Returns once the broker accepted it, or once it is queued in the outbox while the
+        broker is unreachable. Raises ``EventValidationError``, ``PayloadTooLarge``,
+        ``OutboxFull``.
+        """
+        self._require()
+        validate_event(event)
+        key = session_key(session_id) if session_id else user_key(user_id)
+        payload = {"chat_id": chat_id, "message_id": message_id, "data": event}
+        await self.bus.publish(key, Emit(user_id=user_id, payload=payload), buffer=True)
+
+    async def call(
+        self,
+        event: dict[str, Any],
+        *,
+        user_id: str,
+        session_id: str,
+        chat_id: str | None = None,
+        message_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Send ``event`` to one session and return the client's acknowledgement value.
+
+        Raises ``SessionOffline`` (at once), ``CallTimeout``, ``ClientDisconnected``,
+        ``ClientError``, ``BrokerUnavailable``, ``EventValidationError``.
+        """
+        self._require()
+        validate_event(event)
+        if timeout is None:
+            timeout = self.settings.event_caller_timeout
+        payload = {"chat_id": chat_id, "message_id": message_id, "data": event}
+        return await self._caller.call(
+            user_id=user_id, session_id=session_id, payload=payload, timeout=timeout
+        )
+
+    def event_emitter(
+        self, request_info: Mapping[str, Any], *, only_session: bool = False
+    ) -> EventEmitter:
+        return _make_emitter(lambda: self, request_info, only_session)
+
+    def event_call(
+        self, request_info: Mapping[str, Any], *, timeout: float | None = None
+    ) -> EventCaller:
+        return _make_caller(lambda: self, request_info, timeout)
+
+
+def _make_emitter(
+    client: Callable[[], Eventwire], request_info: Mapping[str, Any], only_session: bool
+) -> EventEmitter:
+    user_id = _required(request_info, "user_id")
+    chat_id = request_info.get("chat_id")
+    message_id = request_info.get("message_id")
+    session_id = request_info.get("session_id") if only_session else None
+
+    async def __event_emitter__(event_data: dict[str, Any]) -> None:
+        await client().emit(
+            event_data,
+            user_id=user_id,
+            chat_id=chat_id,
+            message_id=message_id,
+            session_id=session_id,
+        )
+
+    return __event_emitter__
+
+
+def _make_caller(
+    client: Callable[[], Eventwire], request_info: Mapping[str, Any], timeout: float | None
+) -> EventCaller:
+    user_id = _required(request_info, "user_id")
+    session_id = _required(request_info, "session_id")
+    chat_id = request_info.get("chat_id")
+    message_id = request_info.get("message_id")
+
+    async def __event_caller__(event_data: dict[str, Any]) -> Any:
+        # Open WebUI's helper answers failures with {"error": ...}; the typed API raises.
+        try:
+            return await client().call(
+                event_data,
+                user_id=user_id,
+                session_id=session_id,
+                chat_id=chat_id,
+                message_id=message_id,
+                timeout=timeout,
+            )
+        except EventValidationError:
+            raise
+        except EventwireError as exc:
+            log.info("event call to session %s failed: %s", session_id, exc)
+            return {"error": str(exc), "code": exc.code}
+
+    return __event_caller__
+
+
+def _required(request_info: Mapping[str, Any], field: str) -> str:
+    value = request_info.get(field)
+    if not isinstance(value, str) or not value:
+        raise EventValidationError(f"request_info field {field!r} must be a non-empty string")
+    return value
+
+
+# -- the process-wide default, for Open WebUI-shaped code ---------------------------------
+
+_default: Eventwire | None = None
+
+
+async def connect(settings: Settings | None = None) -> Eventwire:
+    """Connect the process-wide client used by ``get_event_emitter`` / ``get_event_call``."""
+    global _default
+    if _default is None:
+        _default = Eventwire(settings)
+    return await _default.connect()
+
+
+async def close() -> None:
+    global _default
+    if _default is not None:
+        await _default.close()
+        _default = None
+
+
+def default_client() -> Eventwire:
+    if _default is None:
+        raise BrokerUnavailable("eventwire is not connected: await eventwire.connect() first")
+    return _default
+
+
+def get_event_emitter(
+    request_info: Mapping[str, Any], *, only_session: bool = False
+) -> EventEmitter:
+    """Open WebUI's ``get_event_emitter``: emits to every session of the user."""
+    return _make_emitter(default_client, request_info, only_session)
+
+
+def get_event_call(request_info: Mapping[str, Any], *, timeout: float | None = None) -> EventCaller:
+    """Open WebUI's ``get_event_call``: asks ``session_id`` and returns its answer."""
+    return _make_caller(default_client, request_info, timeout)

@@ -1,0 +1,54 @@
+"""The one place bytes are made: msgpack bodies with a version field, never pickle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+from pydantic import TypeAdapter, ValidationError
+
+from .errors import PayloadTooLarge, ProtocolError
+from .protocol import Message
+
+VERSION = 1
+_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
+
+
+def encode(message: Message, max_bytes: int | None = None) -> bytes:
+    """Serialise a bus message; refuse it when larger than ``max_bytes``."""
+    try:
+        body: bytes = msgpack.packb(
+            {"v": VERSION, **message.model_dump(mode="python")}, use_bin_type=True
+        )
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ProtocolError(f"{message.kind} message is not serialisable: {exc}") from exc
+    if max_bytes is not None and len(body) > max_bytes:
+        raise PayloadTooLarge(
+            f"{message.kind} message is {len(body)} bytes, over the {max_bytes}-byte limit"
+        )
+    return body
+
+
+def decode(body: bytes) -> Message:
+    """Parse a bus message; anything unexpected is a ``ProtocolError``."""
+    try:
+        raw: Any = msgpack.unpackb(body, raw=False, strict_map_key=False)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
+        raise ProtocolError(f"undecodable message body: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ProtocolError("message body is not a map")
+    version = raw.pop("v", None)
+    if version != VERSION:
+        raise ProtocolError(f"unsupported message version {version!r} (expected {VERSION})")
+    try:
+        return _ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        raise ProtocolError(f"malformed message: {exc.errors()[0]['msg']}") from exc
+
+
+def packed_size(value: Any) -> int:
+    """Encoded size of an arbitrary value (client packets, ack values)."""
+    try:
+        return len(msgpack.packb(value, use_bin_type=True))
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ProtocolError(f"value is not serialisable: {exc}") from exc

@@ -1,0 +1,140 @@
+"""One exception root and the named failures a caller can catch.
+
+Every error has a stable ``code``: it travels on the wire (call replies, connect errors,
+error events) and maps back to the same class on the other side.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class EventwireError(Exception):
+    """Root of every error eventwire raises on purpose."""
+
+    code: ClassVar[str] = "eventwire_error"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or self.__class__.__doc__ or self.code)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class ConfigurationError(EventwireError):
+    """The configuration is invalid."""
+
+    code = "configuration_error"
+
+
+class EventValidationError(EventwireError, ValueError):
+    """An event's payload does not match its type."""
+
+    code = "invalid_event"
+
+
+class PayloadTooLarge(EventwireError, ValueError):
+    """A payload is larger than the configured limit."""
+
+    code = "payload_too_large"
+
+
+class ProtocolError(EventwireError):
+    """A message on the bus could not be decoded."""
+
+    code = "protocol_error"
+
+
+class AuthenticationError(EventwireError):
+    """A token is missing, malformed, forged or expired."""
+
+    code = "invalid_token"
+
+
+class PermissionDenied(EventwireError):
+    """The identity may not act on that target."""
+
+    code = "forbidden"
+
+
+class BrokerUnavailable(EventwireError):
+    """The message broker cannot be reached."""
+
+    code = "broker_unavailable"
+
+
+class OutboxFull(EventwireError):
+    """The broker is down and the bounded outbox of pending emits is full."""
+
+    code = "outbox_full"
+
+
+class Unroutable(EventwireError):
+    """No queue is bound to the routing key of a mandatory publish."""
+
+    code = "unroutable"
+
+
+class CallError(EventwireError):
+    """An ``__event_call__`` did not produce a value."""
+
+    code = "call_error"
+
+
+class CallTimeout(CallError, TimeoutError):
+    """The client did not answer within the timeout."""
+
+    code = "timeout"
+
+
+class SessionOffline(CallError):
+    """No edge node holds the target session."""
+
+    code = "session_offline"
+
+
+class ClientDisconnected(CallError):
+    """The client disconnected before answering."""
+
+    code = "client_disconnected"
+
+
+class ClientError(CallError):
+    """The client answered with an error."""
+
+    code = "client_error"
+
+
+class CallCancelled(CallError):
+    """The caller gave up on the call."""
+
+    code = "cancelled"
+
+
+_BY_CODE: dict[str, type[EventwireError]] = {
+    cls.code: cls
+    for cls in (
+        EventwireError,
+        ConfigurationError,
+        EventValidationError,
+        PayloadTooLarge,
+        ProtocolError,
+        AuthenticationError,
+        PermissionDenied,
+        BrokerUnavailable,
+        OutboxFull,
+        Unroutable,
+        CallError,
+        CallTimeout,
+        SessionOffline,
+        ClientDisconnected,
+        ClientError,
+        CallCancelled,
+    )
+}
+
+
+def error_from_code(code: str, message: str = "") -> EventwireError:
+    """Rebuild the named error a remote side reported (unknown codes become ``CallError``)."""
+    return _BY_CODE.get(code, CallError)(message)

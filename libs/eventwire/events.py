@@ -1,0 +1,123 @@
+"""The event types plugins send (Open WebUI's catalogue), validated before anything is sent.
+
+Known types are checked against their model; any other type passes through unchanged, as
+Open WebUI lets plugins define their own. Extra fields are kept: the browser may use them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+
+from .errors import EventValidationError
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class Status(_Data):
+    description: str = ""
+    done: bool = False
+    hidden: bool = False
+
+
+class Content(_Data):
+    """chat:message:delta / message (append) and chat:message / replace (set)."""
+
+    content: str
+
+
+class Files(_Data):
+    files: list[Any]
+
+
+class Title(_Data):
+    title: str
+
+
+class Tags(_Data):
+    tags: list[Any]
+
+
+class Notification(_Data):
+    type: Literal["info", "success", "warning", "error"] = "info"
+    content: str
+
+
+class Confirmation(_Data):
+    title: str = ""
+    message: str = ""
+
+
+class Input(_Data):
+    title: str = ""
+    message: str = ""
+    placeholder: str = ""
+    value: Any = None
+    type: str | None = None
+
+
+class Execute(_Data):
+    code: str
+
+
+class Favorite(_Data):
+    favorite: bool
+
+
+_MAPPING: Any = TypeAdapter(dict[str, Any])
+
+# type -> adapter of its `data`; aliases share one adapter.
+_SCHEMAS: dict[str, TypeAdapter[Any]] = {}
+
+
+def _register(adapter: TypeAdapter[Any], *names: str) -> None:
+    for name in names:
+        _SCHEMAS[name] = adapter
+
+
+_register(TypeAdapter(Status), "status")
+_register(_MAPPING, "chat:completion", "source", "citation")
+_register(TypeAdapter(Content), "chat:message:delta", "message", "chat:message", "replace")
+_register(TypeAdapter(Files), "chat:message:files", "files")
+_register(TypeAdapter(Title | str), "chat:title")
+_register(TypeAdapter(Tags | list[Any]), "chat:tags")
+_register(TypeAdapter(Notification), "notification")
+_register(TypeAdapter(Confirmation), "confirmation")
+_register(TypeAdapter(Input), "input")
+_register(TypeAdapter(Execute), "execute")
+_register(TypeAdapter(Favorite), "chat:message:favorite")
+
+KNOWN_TYPES = frozenset(_SCHEMAS)
+CALL_TYPES = frozenset({"confirmation", "input", "execute"})
+
+
+def validate_event(event: Any) -> dict[str, Any]:
+    """Check ``{"type", "data"}`` and return it unchanged; raise naming the bad field."""
+    if not isinstance(event, dict):
+        raise EventValidationError(
+            f"event must be an object with 'type' and 'data', got {event!r:.80}"
+        )
+    kind = event.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise EventValidationError("event field 'type' must be a non-empty string")
+    schema = _SCHEMAS.get(kind)
+    if schema is None:
+        return event
+    try:
+        schema.validate_python(event.get("data", {}))
+    except ValidationError as exc:
+        raise EventValidationError(_describe(kind, exc)) from exc
+    return event
+
+
+def _describe(kind: str, exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors(include_url=False):
+        # Union members prefix the location with their name; keep only field names.
+        loc = [str(p) for p in err["loc"] if not str(p)[:1].isupper() and p not in ("str",)]
+        where = ".".join(["data", *loc])
+        problems.append(f"{where}: {err['msg']}")
+    return f"invalid {kind!r} event: " + "; ".join(problems)

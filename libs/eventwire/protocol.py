@@ -1,0 +1,60 @@
+"""Messages that travel between processes over the bus (never to browsers).
+
+Each is a pydantic model with a literal ``kind``; ``codec`` turns them into bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SOCKET_EVENT = "events"  # the Socket.IO event name Open WebUI's frontend listens to
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Emit(_Message):
+    """Fire-and-forget: deliver ``payload`` to every socket the routing key names."""
+
+    kind: Literal["emit"] = "emit"
+    user_id: str
+    payload: dict[str, Any]
+    event: str = SOCKET_EVENT
+
+
+class CallRequest(_Message):
+    """Ask one session and wait: the edge answers on ``reply_to`` with a ``CallReply``."""
+
+    kind: Literal["call"] = "call"
+    id: str
+    user_id: str
+    session_id: str
+    payload: dict[str, Any]
+    timeout: float = Field(gt=0)
+    reply_to: str
+    event: str = SOCKET_EVENT
+
+
+class CallCancel(_Message):
+    """The caller gave up: the edge stops waiting for the client."""
+
+    kind: Literal["cancel"] = "cancel"
+    id: str
+    session_id: str
+
+
+class CallReply(_Message):
+    """The client's answer, or the named error (``errors`` code) that prevented one."""
+
+    kind: Literal["reply"] = "reply"
+    id: str
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    message: str = ""
+
+
+Message = Annotated[Emit | CallRequest | CallCancel | CallReply, Field(discriminator="kind")]

@@ -1,0 +1,84 @@
+"""Configuration: environment first, Open WebUI's names where it has one."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+DEV_SECRET = "t0p-s3cr3t"  # Open WebUI's own default; the edge warns when it is in use
+
+
+class Settings(BaseSettings):
+    """Every setting; the README's configuration table mirrors this class."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EVENTWIRE_", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    amqp_url: str = Field(
+        DEFAULT_AMQP_URL,
+        validation_alias=AliasChoices("AMQP_URL", "amqp_url"),
+        description="Broker URL; memory:// runs an in-process bus (one process only).",
+    )
+    webui_secret_key: SecretStr = Field(
+        SecretStr(DEV_SECRET),
+        validation_alias=AliasChoices("WEBUI_SECRET_KEY", "webui_secret_key"),
+        description="HS256 key of the users' JWTs (Open WebUI's WEBUI_SECRET_KEY).",
+    )
+    event_caller_timeout: float = Field(
+        300.0,
+        gt=0,
+        validation_alias=AliasChoices("WEBSOCKET_EVENT_CALLER_TIMEOUT", "event_caller_timeout"),
+        description="Seconds an __event_call__ waits for the client's answer.",
+    )
+    forward_user_info_headers: bool = Field(
+        False,
+        validation_alias=AliasChoices(
+            "ENABLE_FORWARD_USER_INFO_HEADERS", "forward_user_info_headers"
+        ),
+        description="Forward X-OpenWebUI-User-* and chat/message headers to external tools.",
+    )
+    namespace: str = Field(
+        "eventwire",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Prefix of every exchange and queue name (isolates deployments and tests).",
+    )
+    max_payload_bytes: int = Field(
+        1024 * 1024, gt=0, description="Largest encoded event or client packet accepted."
+    )
+    outbox_limit: int = Field(
+        10_000, ge=0, description="Emits held while the broker is unreachable; more fail."
+    )
+    node_queue_expires: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds after which the queue of a vanished edge node is deleted.",
+    )
+    reconnect_initial_delay: float = Field(0.2, gt=0, description="First reconnect backoff (s).")
+    reconnect_max_delay: float = Field(5.0, gt=0, description="Largest reconnect backoff (s).")
+    connect_timeout: float = Field(
+        30.0, gt=0, description="Seconds a process waits for the broker at start-up."
+    )
+    host: str = Field("127.0.0.1", description="Edge node listen address.")
+    port: int = Field(8080, ge=0, le=65535, description="Edge node listen port.")
+    cors_allowed_origins: str = Field(
+        "*", description="Comma-separated origins allowed to open sockets ('*' = any)."
+    )
+    log_level: str = Field("INFO", description="Python logging level.")
+
+    @property
+    def secret(self) -> str:
+        return self.webui_secret_key.get_secret_value()
+
+    @property
+    def uses_memory_bus(self) -> bool:
+        return self.amqp_url.startswith("memory://")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,80 @@
+"""Every exchange, queue and routing-key name and argument, declared in one place.
+
+The events exchange is ``direct``: every key names exactly one target, so RabbitMQ delivers a
+message only to the queues of the edge nodes that bound that key (routed, not broadcast).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+SESSION_PREFIX = "session."
+USER_PREFIX = "user."
+MAX_KEY_BYTES = 255  # AMQP short string
+
+
+class ExchangeType(StrEnum):
+    DIRECT = "direct"
+    FANOUT = "fanout"
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeSpec:
+    name: str
+    type: ExchangeType = ExchangeType.DIRECT
+    durable: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    name: str
+    durable: bool = False
+    exclusive: bool = False
+    auto_delete: bool = False
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+def session_key(session_id: str) -> str:
+    return _key(SESSION_PREFIX, session_id)
+
+
+def user_key(user_id: str) -> str:
+    return _key(USER_PREFIX, user_id)
+
+
+def session_of(key: str) -> str | None:
+    """The session id a ``session.<sid>`` key names, else None."""
+    return key[len(SESSION_PREFIX) :] if key.startswith(SESSION_PREFIX) else None
+
+
+def _key(prefix: str, ident: str) -> str:
+    key = prefix + ident
+    if not ident or len(key.encode()) > MAX_KEY_BYTES:
+        raise ValueError(f"routing key must be 1..{MAX_KEY_BYTES} bytes: {key!r}")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Names derived from one namespace, so deployments (and tests) never collide."""
+
+    namespace: str = "eventwire"
+
+    @property
+    def events(self) -> ExchangeSpec:
+        return ExchangeSpec(f"{self.namespace}.events")
+
+    def node_queue(self, node_id: str, expires_s: float) -> QueueSpec:
+        # Durable with x-expires: bindings survive a broker restart, so emits flushed from a
+        # sender's outbox route before the edge has re-bound; a dead node's queue and its
+        # bindings vanish after `expires_s` idle seconds, and calls to its sessions fail fast.
+        return QueueSpec(
+            f"{self.namespace}.node.{node_id}",
+            durable=True,
+            arguments={"x-expires": int(expires_s * 1000)},
+        )
+
+    def reply_queue(self, process_id: str) -> QueueSpec:
+        return QueueSpec(f"{self.namespace}.reply.{process_id}", exclusive=True, auto_delete=True)

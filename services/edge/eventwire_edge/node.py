@@ -1,0 +1,261 @@
+"""One edge node: Socket.IO handlers on one side, the node's bus inbox on the other.
+
+The node binds its queue to ``session.<sid>`` and ``user.<uid>`` for each socket it holds, so
+the broker sends it only events for those sockets. Calls are served as tasks owned per
+session: a disconnect answers them at once with ``client_disconnected``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import socketio
+from eventwire import errors
+from eventwire.auth import Identity, verify_token
+from eventwire.bus import Bus, Inbox
+from eventwire.codec import packed_size
+from eventwire.protocol import CallCancel, CallReply, CallRequest, Emit, Message
+from eventwire.settings import DEV_SECRET, Settings
+from eventwire.topology import session_key, session_of, user_key
+
+from .bindings import Bindings
+
+log = logging.getLogger(__name__)
+
+SOCKETIO_PATH = "/ws/socket.io"
+ERROR_EVENT = "error"  # what a client receives when a request of its own is refused
+
+
+@dataclass
+class EdgeStats:
+    bus_messages: int = 0  # every message the node's queue delivered
+    emits_delivered: int = 0
+    emits_refused: int = 0  # routed here but aimed at a session of another user
+    calls_served: int = 0
+    calls_answered: int = 0
+    calls_failed: int = 0
+    connects_refused: int = 0
+    client_errors: int = 0
+
+
+class EdgeNode:
+    def __init__(self, settings: Settings, bus: Bus, *, node_id: str | None = None) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.node_id = node_id or uuid.uuid4().hex[:12]
+        self.stats = EdgeStats()
+        origins = settings.cors_allowed_origins
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            cors_allowed_origins="*" if origins == "*" else origins.split(","),
+            max_http_buffer_size=settings.max_payload_bytes * 2,
+            logger=False,
+            engineio_logger=False,
+        )
+        self._sessions: dict[str, Identity] = {}
+        # session id -> call id -> (request, task serving it)
+        self._calls: dict[str, dict[str, tuple[CallRequest, asyncio.Task[None]]]] = {}
+        self._inbox: Inbox | None = None
+        self._bindings: Bindings | None = None
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("*", self._on_unknown)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.settings.secret == DEV_SECRET:
+            log.warning("WEBUI_SECRET_KEY is the public development default; set your own")
+        await self.bus.start()
+        spec = self.bus.topology.node_queue(self.node_id, self.settings.node_queue_expires)
+        self._inbox = await self.bus.open_inbox(spec, self._on_bus_message)
+        self._bindings = Bindings(self._inbox)
+        log.info("edge node %s consuming %s", self.node_id, spec.name)
+
+    async def stop(self) -> None:
+        for sid in list(self._calls):
+            await self._abort_calls(sid, "edge node shutting down")
+        with contextlib.suppress(Exception):
+            await self.sio.shutdown()
+        await self.bus.close()
+
+    @property
+    def ready(self) -> bool:
+        return self.bus.connected and self._bindings is not None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "node": self.node_id,
+            "broker_connected": self.bus.connected,
+            "sessions": len(self._sessions),
+            "users": len({i.id for i in self._sessions.values()}),
+            "bound_keys": len(self._bindings.keys) if self._bindings else 0,
+            "pending_calls": sum(len(c) for c in self._calls.values()),
+            **asdict(self.stats),
+        }
+
+    # -- Socket.IO side ----------------------------------------------------------------
+
+    async def _on_connect(self, sid: str, _environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            identity = verify_token(token, self.settings.secret)
+        except errors.AuthenticationError as exc:
+            self.stats.connects_refused += 1
+            raise socketio.exceptions.ConnectionRefusedError(
+                exc.message, {"code": exc.code}
+            ) from None
+        if self._bindings is None:
+            raise socketio.exceptions.ConnectionRefusedError(
+                "edge node is starting", {"code": errors.BrokerUnavailable.code}
+            )
+        self._sessions[sid] = identity
+        await self.sio.enter_room(sid, user_key(identity.id))
+        await self._bindings.acquire(session_key(sid), user_key(identity.id))
+        log.debug("session %s connected for user %s", sid, identity.id)
+
+    async def _on_disconnect(self, sid: str, *_reason: Any) -> None:
+        identity = self._sessions.pop(sid, None)
+        await self._abort_calls(sid, "client disconnected before answering")
+        if identity is not None and self._bindings is not None:
+            await self._bindings.release(session_key(sid), user_key(identity.id))
+        log.debug("session %s disconnected", sid)
+
+    async def _on_unknown(self, event: str, sid: str, *_data: Any) -> None:
+        self.stats.client_errors += 1
+        await self.send_error(sid, "unknown_event", f"unknown event {event!r}")
+
+    async def send_error(self, sid: str, code: str, message: str) -> None:
+        await self.sio.emit(ERROR_EVENT, {"code": code, "message": message}, to=sid)
+
+    def identity(self, sid: str) -> Identity | None:
+        return self._sessions.get(sid)
+
+    # -- bus side ----------------------------------------------------------------------
+
+    async def _on_bus_message(self, key: str, message: Message) -> None:
+        self.stats.bus_messages += 1
+        match message:
+            case Emit():
+                await self._deliver(key, message)
+            case CallRequest():
+                self._serve(message)
+            case CallCancel():
+                pending = self._calls.get(message.session_id, {}).get(message.id)
+                if pending is not None:
+                    pending[1].cancel()
+            case CallReply():
+                log.warning("edge queue got a reply message; dropped")
+
+    async def _deliver(self, key: str, emit: Emit) -> None:
+        sid = session_of(key)
+        if sid is None:
+            if key != user_key(emit.user_id):
+                self.stats.emits_refused += 1
+                return
+            room = key
+        else:
+            identity = self._sessions.get(sid)
+            if identity is None or identity.id != emit.user_id:
+                self.stats.emits_refused += 1
+                return
+            room = sid
+        await self.sio.emit(emit.event, emit.payload, to=room)
+        self.stats.emits_delivered += 1
+
+    def _serve(self, request: CallRequest) -> None:
+        identity = self._sessions.get(request.session_id)
+        if identity is None:
+            self._reply_error(
+                request,
+                errors.SessionOffline(f"session {request.session_id} is not connected here"),
+            )
+            return
+        if identity.id != request.user_id:
+            self._reply_error(
+                request,
+                errors.PermissionDenied(
+                    f"session {request.session_id} does not belong to user {request.user_id}"
+                ),
+            )
+            return
+        self.stats.calls_served += 1
+        task = asyncio.create_task(self._call_client(request), name=f"call:{request.id}")
+        calls = self._calls.setdefault(request.session_id, {})
+        calls[request.id] = (request, task)
+
+        def forget(_: asyncio.Task[None]) -> None:
+            calls.pop(request.id, None)
+            if not calls and self._calls.get(request.session_id) is calls:
+                del self._calls[request.session_id]
+
+        task.add_done_callback(forget)
+
+    async def _call_client(self, request: CallRequest) -> None:
+        try:
+            value = await self.sio.call(
+                request.event, request.payload, to=request.session_id, timeout=request.timeout
+            )
+        except socketio.exceptions.TimeoutError:
+            await self._send_reply(
+                request,
+                error=errors.CallTimeout(
+                    f"session {request.session_id} did not answer within {request.timeout:g}s"
+                ),
+            )
+            return
+        await self._send_reply(request, value=value)
+
+    def _reply_error(self, request: CallRequest, error: errors.EventwireError) -> None:
+        task = asyncio.create_task(self._send_reply(request, error=error))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _send_reply(
+        self,
+        request: CallRequest,
+        *,
+        value: Any = None,
+        error: errors.EventwireError | None = None,
+    ) -> None:
+        if error is None:
+            error = self._check_answer(value)
+        if error is None:
+            reply = CallReply(id=request.id, ok=True, value=value)
+            self.stats.calls_answered += 1
+        else:
+            reply = CallReply(id=request.id, ok=False, error=error.code, message=error.message)
+            self.stats.calls_failed += 1
+        try:
+            await self.bus.send(request.reply_to, reply)
+        except errors.EventwireError as exc:
+            log.warning(
+                "reply to call %s (session %s) lost: %s", request.id, request.session_id, exc
+            )
+
+    def _check_answer(self, value: Any) -> errors.EventwireError | None:
+        if isinstance(value, dict) and set(value) == {"error"} and isinstance(value["error"], str):
+            return errors.ClientError(value["error"])
+        try:
+            size = packed_size(value)
+        except errors.ProtocolError as exc:
+            return errors.ClientError(f"client answer is not serialisable: {exc}")
+        if size > self.settings.max_payload_bytes:
+            return errors.ClientError(
+                f"client answer is {size} bytes, over the {self.settings.max_payload_bytes} limit"
+            )
+        return None
+
+    async def _abort_calls(self, sid: str, why: str) -> None:
+        calls = self._calls.pop(sid, {})
+        for request, task in calls.values():
+            if task.done():
+                continue  # already answered
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await self._send_reply(request, error=errors.ClientDisconnected(why))

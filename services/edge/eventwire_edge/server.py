@@ -1,0 +1,89 @@
+"""The edge node's HTTP side: the Socket.IO endpoint, health and stats, and serving."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from typing import Any
+
+from aiohttp import web
+from eventwire.bus import Bus, create_bus
+from eventwire.settings import Settings
+
+from .node import SOCKETIO_PATH, EdgeNode
+
+log = logging.getLogger(__name__)
+
+NODE_KEY: web.AppKey[EdgeNode] = web.AppKey("node", EdgeNode)
+
+
+def create_app(node: EdgeNode) -> web.Application:
+    app = web.Application(client_max_size=node.settings.max_payload_bytes)
+    app[NODE_KEY] = node
+    node.sio.attach(app, socketio_path=SOCKETIO_PATH)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/stats", _stats)
+    return app
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    node = request.app[NODE_KEY]
+    body: dict[str, Any] = {"node": node.node_id, "broker_connected": node.bus.connected}
+    if node.ready:
+        return web.json_response({"status": "ok", **body})
+    return web.json_response({"status": "unavailable", **body}, status=503)
+
+
+async def _stats(request: web.Request) -> web.Response:
+    return web.json_response(request.app[NODE_KEY].describe())
+
+
+class EdgeServer:
+    """An edge node listening on a port; ``port=0`` picks a free one (see ``.port``)."""
+
+    def __init__(self, settings: Settings, bus: Bus | None = None) -> None:
+        self.settings = settings
+        self.node = EdgeNode(settings, bus or create_bus(settings))
+        self.app = create_app(self.node)
+        self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        self.port = settings.port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.port}"
+
+    async def start(self) -> None:
+        await self.node.start()
+        await self._runner.setup()
+        sock = socket.create_server((self.settings.host, self.settings.port), reuse_port=False)
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+        log.info("edge node %s listening on %s", self.node.node_id, self.url)
+
+    async def stop(self) -> None:
+        await self.node.stop()
+        await self._runner.cleanup()
+
+
+async def wait_for_signal() -> None:
+    """Return on SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def serve_forever(server: EdgeServer) -> None:
+    """Run until SIGINT/SIGTERM, then stop cleanly."""
+    await server.start()
+    try:
+        await wait_for_signal()
+    finally:
+        await server.stop()
