@@ -83,9 +83,13 @@ def _with(settings: Settings, **overrides: Any) -> Settings:
 def _edge(args: argparse.Namespace, settings: Settings) -> int:
     from eventwire_edge.server import EdgeServer, serve_forever
 
-    server = EdgeServer(_with(settings, host=args.host, port=args.port))
-    _run_async(serve_forever(server))
-    return 0
+    def ready(server: EdgeServer) -> None:
+        # One parseable line: supervisors and tests wait for it (port 0 picks a free port).
+        print(f"eventwire edge ready url={server.url} node={server.node.node_id}", flush=True)
+
+    return _run_async(
+        serve_forever(EdgeServer(_with(settings, host=args.host, port=args.port)), ready)
+    )
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -80,9 +81,13 @@ async def wait_for_signal() -> None:
             loop.remove_signal_handler(sig)
 
 
-async def serve_forever(server: EdgeServer) -> None:
+async def serve_forever(
+    server: EdgeServer, on_ready: Callable[[EdgeServer], None] | None = None
+) -> None:
     """Run until SIGINT/SIGTERM, then stop cleanly."""
     await server.start()
+    if on_ready is not None:
+        on_ready(server)
     try:
         await wait_for_signal()
     finally:

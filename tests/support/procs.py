@@ -1,0 +1,146 @@
+"""Processes a test starts: spawned with their own environment, stopped by PID, never orphaned."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+WAIT = 30.0
+
+
+class Proc:
+    def __init__(self, *argv: str, env: dict[str, str], name: str) -> None:
+        self.argv = argv
+        self.env = env
+        self.name = name
+        self.proc: asyncio.subprocess.Process | None = None
+        self.stderr_lines: list[str] = []
+        self._stderr_task: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} is not started")
+        return self.proc.pid
+
+    async def start(self) -> Proc:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv,
+            env={**os.environ, **self.env},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        self._stderr_task = asyncio.create_task(self._drain_stderr())
+        return self
+
+    async def _drain_stderr(self) -> None:
+        if self.proc is None or self.proc.stderr is None:
+            return
+        async for line in self.proc.stderr:
+            self.stderr_lines.append(line.decode(errors="replace").rstrip())
+
+    async def readline(self, timeout: float = WAIT) -> str:
+        if self.proc is None or self.proc.stdout is None:
+            raise RuntimeError(f"{self.name} is not started")
+        async with asyncio.timeout(timeout):
+            line = await self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"{self.name} exited:\n" + "\n".join(self.stderr_lines[-30:]))
+        return line.decode().rstrip("\n")
+
+    async def write_json(self, message: dict[str, Any]) -> None:
+        if self.proc is None or self.proc.stdin is None:
+            raise RuntimeError(f"{self.name} is not started")
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout``; reaps the process group."""
+        if self.proc is None or self.proc.returncode is not None:
+            return self.proc.returncode if self.proc else None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            async with asyncio.timeout(timeout):
+                await self.proc.wait()
+        except TimeoutError:
+            self.kill()
+            await self.proc.wait()
+        if self._stderr_task is not None:
+            with contextlib.suppress(Exception):
+                await self._stderr_task
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+class EdgeProc(Proc):
+    def __init__(self, env: dict[str, str], name: str = "edge") -> None:
+        super().__init__(
+            sys.executable, "-m", "eventwire", "edge", "--port", "0", env=env, name=name
+        )
+        self.url = ""
+        self.node_id = ""
+
+    async def start(self) -> EdgeProc:
+        await super().start()
+        while True:
+            line = await self.readline()
+            if line.startswith("eventwire edge ready"):
+                fields = dict(part.split("=", 1) for part in line.split()[3:])
+                self.url, self.node_id = fields["url"], fields["node"]
+                return self
+
+
+class SenderProc(Proc):
+    """tests/e2e/sender.py: a plain Python process using the SDK, driven by JSON lines."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        script = os.path.join(os.path.dirname(__file__), "..", "e2e", "sender.py")
+        super().__init__(sys.executable, script, env=env, name="sender")
+        self._next = 0
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> SenderProc:
+        await super().start()
+        assert (await self.readline()) == "ready"
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                line = await self.readline(timeout=3600)
+            except RuntimeError:
+                for future in self._waiting.values():
+                    if not future.done():
+                        future.set_exception(RuntimeError("sender exited"))
+                return
+            reply = json.loads(line)
+            future = self._waiting.pop(reply["seq"], None)
+            if future is not None:
+                future.set_result(reply)
+
+    async def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        self._next += 1
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[self._next] = future
+        await self.write_json({"seq": self._next, "op": op, **fields})
+        async with asyncio.timeout(WAIT * 2):
+            return await future
+
+    async def stop(self, timeout: float = 15.0) -> int | None:
+        if self._reader is not None:
+            self._reader.cancel()
+        return await super().stop(timeout)

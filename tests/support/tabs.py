@@ -1,0 +1,119 @@
+"""Real python-socketio clients standing in for browser tabs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+
+SOCKETIO_PATH = "/ws/socket.io"
+WAIT = 20.0  # safety net for awaiting an event that should come; never a synchronisation
+
+Answer = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+class Refused(Exception):
+    def __init__(self, message: str, data: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+class Tab:
+    """One Socket.IO connection: records every ``events`` packet, answers calls via ``answer``."""
+
+    def __init__(self, url: str, token: str | None, *, name: str = "") -> None:
+        self.url = url
+        self.token = token
+        self.name = name
+        self.client = socketio.AsyncClient(reconnection=False)
+        self.events: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.calls: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.answer: Answer | None = None
+        self._arrived = asyncio.Condition()
+        self._refusal: Any = None
+        self.client.on("events", self._on_events)
+        self.client.on("error", self._on_error)
+        self.client.on("connect_error", self._on_connect_error)
+
+    @property
+    def sid(self) -> str:
+        sid = self.client.get_sid()
+        if sid is None:
+            raise RuntimeError(f"tab {self.name} is not connected")
+        return str(sid)
+
+    async def connect(self) -> Tab:
+        auth = {"token": self.token} if self.token is not None else None
+        try:
+            await self.client.connect(
+                self.url,
+                auth=auth,
+                socketio_path=SOCKETIO_PATH,
+                transports=["websocket"],
+                wait_timeout=WAIT,
+            )
+        except socketio.exceptions.ConnectionError as exc:
+            data = self._refusal or {}
+            raise Refused(str(data.get("message", exc)), data.get("data")) from exc
+        return self
+
+    async def disconnect(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.disconnect()
+
+    async def _on_connect_error(self, data: Any) -> None:
+        self._refusal = data
+
+    async def _on_error(self, data: dict[str, Any]) -> None:
+        self.errors.append(data)
+        async with self._arrived:
+            self._arrived.notify_all()
+
+    async def _on_events(self, data: dict[str, Any]) -> Any:
+        self.events.append(data)
+        async with self._arrived:
+            self._arrived.notify_all()
+        if self.answer is not None:
+            await self.calls.put(data)
+            return await self.answer(data)
+        return None
+
+    def types(self) -> list[str]:
+        return [e["data"]["type"] for e in self.events]
+
+    def contents(self) -> list[Any]:
+        return [e["data"].get("data") for e in self.events]
+
+    async def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool]) -> None:
+        """Until ``predicate(self.events)`` holds (each new event re-checks it)."""
+        async with asyncio.timeout(WAIT), self._arrived:
+            await self._arrived.wait_for(lambda: predicate(self.events))
+
+    async def wait_for_content(self, marker: Any) -> dict[str, Any]:
+        def seen(events: list[dict[str, Any]]) -> bool:
+            return any(e["data"].get("data") == marker for e in events)
+
+        await self.wait_for(seen)
+        return next(e for e in self.events if e["data"].get("data") == marker)
+
+    async def wait_for_error(self) -> dict[str, Any]:
+        async with asyncio.timeout(WAIT), self._arrived:
+            await self._arrived.wait_for(lambda: bool(self.errors))
+        return self.errors[-1]
+
+
+async def eventually(check: Callable[[], Any], *, within: float = WAIT) -> Any:
+    """Poll a condition that has no event of its own (e.g. a counter on another node)."""
+    async with asyncio.timeout(within):
+        while True:
+            result = check()
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result:
+                return result
+            await asyncio.sleep(0.02)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+from eventwire.settings import Settings
+from pydantic import ValidationError
+
+
+def test_open_webui_names_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMQP_URL", "amqp://u:p@broker:5672/vh")
+    monkeypatch.setenv("WEBUI_SECRET_KEY", "s3cret")
+    monkeypatch.setenv("WEBSOCKET_EVENT_CALLER_TIMEOUT", "12.5")
+    monkeypatch.setenv("ENABLE_FORWARD_USER_INFO_HEADERS", "true")
+    monkeypatch.setenv("EVENTWIRE_MAX_PAYLOAD_BYTES", "2048")
+    s = Settings()
+    assert s.amqp_url == "amqp://u:p@broker:5672/vh"
+    assert s.secret == "s3cret"
+    assert s.event_caller_timeout == 12.5
+    assert s.forward_user_info_headers is True
+    assert s.max_payload_bytes == 2048
+    assert "s3cret" not in repr(s)
+
+
+def test_defaults() -> None:
+    s = Settings()
+    assert s.event_caller_timeout == 300
+    assert s.max_payload_bytes == 1024 * 1024
+    assert not s.uses_memory_bus
+    assert Settings(amqp_url="memory://").uses_memory_bus
+
+
+@pytest.mark.parametrize(
+    "bad", [{"event_caller_timeout": 0}, {"namespace": "has space"}, {"max_payload_bytes": -1}]
+)
+def test_invalid_values_are_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        Settings(**bad)

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+from eventwire.topology import Topology, session_key, session_of, user_key
+
+
+def test_names_derive_from_the_namespace() -> None:
+    topo = Topology("ns")
+    assert topo.events.name == "ns.events"
+    assert topo.events.type == "direct"
+    node = topo.node_queue("n1", expires_s=15)
+    assert node.name == "ns.node.n1"
+    assert node.durable
+    assert node.arguments == {"x-expires": 15000}
+    reply = topo.reply_queue("p1")
+    assert (reply.name, reply.exclusive, reply.auto_delete) == ("ns.reply.p1", True, True)
+
+
+def test_routing_keys() -> None:
+    assert user_key("u.1") == "user.u.1"
+    assert session_key("abc") == "session.abc"
+    assert session_of("session.abc") == "abc"
+    assert session_of("user.abc") is None
+
+
+@pytest.mark.parametrize("ident", ["", "x" * 300])
+def test_keys_must_fit_amqp(ident: str) -> None:
+    with pytest.raises(ValueError, match="routing key"):
+        user_key(ident)
