@@ -9,9 +9,9 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from eventwire.settings import DEFAULT_AMQP_URL
 from yarl import URL
 
+from eventwire.settings import DEFAULT_AMQP_URL
 from tests.support.cluster import Cluster, make_settings
 
 

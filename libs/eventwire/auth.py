@@ -22,14 +22,24 @@ class Identity(BaseModel):
     name: str | None = None
     email: str | None = None
     role: str = "user"
+    # Set on chat-scoped tokens a worker mints for the external tools it calls.
+    scope: str | None = None
+    chat_id: str | None = None
+    message_id: str | None = None
 
     def as_user(self) -> dict[str, Any]:
         """The ``__user__`` shape Open WebUI injects (without valves)."""
-        return self.model_dump()
+        return self.model_dump(include={"id", "name", "email", "role"})
 
 
-def verify_token(token: object, secret: str) -> Identity:
-    """Decode and check a token; every failure is an ``AuthenticationError`` saying why."""
+EVENT_SCOPE = "event"
+
+
+def verify_token(token: object, secret: str, *, scopes: tuple[str, ...] = ()) -> Identity:
+    """Decode and check a token; every failure is an ``AuthenticationError`` saying why.
+
+    Scoped tokens are refused unless their scope is in ``scopes``.
+    """
     if not isinstance(token, str) or not token:
         raise AuthenticationError("missing token: connect with auth={'token': <JWT>}")
     try:
@@ -45,9 +55,12 @@ def verify_token(token: object, secret: str) -> Identity:
     if not isinstance(claims.get("id"), str) or not claims["id"]:
         raise AuthenticationError("token claim 'id' must be a non-empty string")
     try:
-        return Identity.model_validate(claims)
+        identity = Identity.model_validate(claims)
     except ValidationError as exc:
         raise AuthenticationError(f"token claims are malformed: {exc.errors()[0]['msg']}") from exc
+    if identity.scope is not None and identity.scope not in scopes:
+        raise AuthenticationError(f"a {identity.scope!r}-scoped token cannot be used here")
+    return identity
 
 
 def mint_token(
@@ -62,3 +75,17 @@ def mint_token(
     if expires_in is not None:
         payload["exp"] = int(time.time() + expires_in)
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
+
+
+def mint_event_token(
+    user_id: str, chat_id: str, message_id: str, secret: str, *, expires_in: float
+) -> str:
+    """A short-lived token that may only push events into one message of one chat."""
+    return mint_token(
+        user_id,
+        secret,
+        expires_in=expires_in,
+        scope=EVENT_SCOPE,
+        chat_id=chat_id,
+        message_id=message_id,
+    )

@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aio_pika
 import aiormq
@@ -42,6 +42,14 @@ _BROKER_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio
 
 def redact(url: str) -> str:
     return str(URL(url).with_password("***")) if URL(url).password else url
+
+
+class Attachment(Protocol):
+    """Something else that lives on the bus's connection (e.g. the job queue's channel)."""
+
+    async def attach(self, connection: AbstractConnection) -> None: ...
+
+    def detach(self) -> None: ...
 
 
 class AmqpInbox:
@@ -140,6 +148,7 @@ class AmqpBus:
         self._max_payload = settings.max_payload_bytes
         self._outbox = Outbox(settings.outbox_limit)
         self._inboxes: list[AmqpInbox] = []
+        self._attachments: list[Attachment] = []
         self._lost_callbacks: list[Callable[[], None]] = []
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
@@ -226,6 +235,8 @@ class AmqpBus:
             publisher = await publishing.get_exchange(spec.name, ensure=False)
             for inbox in self._inboxes:
                 await inbox.attach(channel, exchange)
+            for attachment in self._attachments:
+                await attachment.attach(connection)
             await self._flush_outbox(publisher)
         except BaseException:
             with contextlib.suppress(*_BROKER_ERRORS):
@@ -247,6 +258,8 @@ class AmqpBus:
         self._ready = False
         for inbox in self._inboxes:
             inbox.detach()
+        for attachment in self._attachments:
+            attachment.detach()
         self._lost.set()
         for callback in self._lost_callbacks:
             callback()
@@ -316,6 +329,12 @@ class AmqpBus:
             await self._default.publish(self._message(body), queue, mandatory=False)
         except _BROKER_ERRORS as exc:
             raise BrokerUnavailable(f"send to {queue!r} failed: {exc}") from exc
+
+    async def add_attachment(self, attachment: Attachment) -> None:
+        """Attach now if connected, and again after every reconnect."""
+        self._attachments.append(attachment)
+        if self._ready and self._connection is not None:
+            await attachment.attach(self._connection)
 
     async def open_inbox(self, spec: QueueSpec, handler: Handler) -> AmqpInbox:
         inbox = AmqpInbox(spec, handler)

@@ -103,9 +103,18 @@ class MemoryBus:
     def connected(self) -> bool:
         return self._broker is not None
 
+    @property
+    def broker_key(self) -> str:
+        """Identifies the shared in-process broker (URL and namespace)."""
+        return f"{self._url.rstrip('/')}#{self.topology.namespace}"
+
+    @property
+    def max_payload(self) -> int:
+        return self._max_payload
+
     async def start(self) -> None:
         # Namespaces isolate like separate exchanges do on RabbitMQ.
-        self._broker = _broker_for(f"{self._url}#{self.topology.namespace}")
+        self._broker = _broker_for(self.broker_key)
 
     async def close(self) -> None:
         for inbox in self._inboxes:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from .bus import Bus, Inbox
@@ -22,6 +23,7 @@ from .errors import (
     error_from_code,
 )
 from .protocol import CallCancel, CallReply, CallRequest, Message
+from .tasks import TaskSet
 from .topology import session_key
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ class Caller:
         self._bus = bus
         self._process_id = process_id
         self._pending: dict[str, asyncio.Future[CallReply]] = {}
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = TaskSet("caller")
         self._inbox: Inbox | None = None
         self.late_replies = 0
 
@@ -47,46 +49,64 @@ class Caller:
 
     async def close(self) -> None:
         self._fail_all()
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._background.close()
 
     async def call(
         self, *, user_id: str, session_id: str, payload: dict[str, Any], timeout: float
     ) -> Any:
+        def build(call_id: str, reply_to: str) -> Message:
+            return CallRequest(
+                id=call_id,
+                user_id=user_id,
+                session_id=session_id,
+                payload=payload,
+                timeout=timeout,
+                reply_to=reply_to,
+            )
+
+        def cancel(call_id: str) -> Message:
+            return CallCancel(id=call_id, session_id=session_id)
+
+        try:
+            reply = await self.request(session_key(session_id), build, timeout, cancel)
+        except Unroutable:
+            raise SessionOffline(f"session {session_id} is not connected to any edge") from None
+        except TimeoutError:
+            raise CallTimeout(f"session {session_id} did not answer within {timeout:g}s") from None
+        if reply.ok:
+            return reply.value
+        raise error_from_code(reply.error or "call_error", reply.message)
+
+    async def request(
+        self,
+        key: str,
+        build: Callable[[str, str], Message],
+        timeout: float,
+        cancel: Callable[[str], Message] | None = None,
+    ) -> CallReply:
+        """Publish ``build(id, reply_to)`` to ``key`` (mandatory, TTL) and await its reply.
+
+        Raises ``Unroutable`` at once when nothing is bound to ``key``, ``TimeoutError``, or
+        ``BrokerUnavailable``. On timeout or cancellation ``cancel(id)`` is sent to ``key``.
+        """
         if self._inbox is None:
             raise BrokerUnavailable("eventwire is not connected: call connect() first")
         call_id = uuid.uuid4().hex
-        request = CallRequest(
-            id=call_id,
-            user_id=user_id,
-            session_id=session_id,
-            payload=payload,
-            timeout=timeout,
-            reply_to=self._inbox.name,
-        )
         future: asyncio.Future[CallReply] = asyncio.get_running_loop().create_future()
         self._pending[call_id] = future
         try:
             async with asyncio.timeout(timeout):
                 await self._bus.publish(
-                    session_key(session_id), request, mandatory=True, ttl=timeout
+                    key, build(call_id, self._inbox.name), mandatory=True, ttl=timeout
                 )
-                reply = await future
-        except Unroutable:
-            raise SessionOffline(f"session {session_id} is not connected to any edge") from None
-        except TimeoutError:
-            self._cancel_remote(call_id, session_id)
-            raise CallTimeout(f"session {session_id} did not answer within {timeout:g}s") from None
-        except asyncio.CancelledError:
-            # e.g. the plugin wrapped us in asyncio.wait_for: tell the edge to stop waiting.
-            self._cancel_remote(call_id, session_id)
+                return await future
+        except (TimeoutError, asyncio.CancelledError):
+            # e.g. a plugin wrapped us in asyncio.wait_for: tell the far side to stop waiting.
+            if cancel is not None:
+                self._send_later(key, cancel(call_id))
             raise
         finally:
             self._pending.pop(call_id, None)
-        if reply.ok:
-            return reply.value
-        raise error_from_code(reply.error or "call_error", reply.message)
 
     async def _on_reply(self, _key: str, message: Message) -> None:
         if not isinstance(message, CallReply):
@@ -106,14 +126,10 @@ class Caller:
                     BrokerUnavailable(f"broker connection lost during call {call_id}")
                 )
 
-    def _cancel_remote(self, call_id: str, session_id: str) -> None:
+    def _send_later(self, key: str, message: Message) -> None:
         async def send() -> None:
-            # If this is lost, the edge's own timeout still ends the wait.
+            # If this is lost, the far side's own timeout still ends the wait.
             with contextlib.suppress(BrokerUnavailable, Unroutable):
-                await self._bus.publish(
-                    session_key(session_id), CallCancel(id=call_id, session_id=session_id)
-                )
+                await self._bus.publish(key, message)
 
-        task = asyncio.create_task(send())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._background.spawn(send(), name=f"cancel:{key}")

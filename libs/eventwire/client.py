@@ -7,19 +7,20 @@ Open WebUI-shaped helpers from a ``request_info`` dict (``user_id``, ``session_i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from .bus import Bus, create_bus
 from .calls import Caller
 from .errors import BrokerUnavailable, EventValidationError, EventwireError
 from .events import validate_event
-from .protocol import Emit
+from .protocol import CallReply, Emit, Message
 from .settings import Settings, get_settings
 from .topology import session_key, user_key
 
@@ -36,25 +37,35 @@ def new_process_id() -> str:
 class Eventwire:
     """A connection to the bus, for emitting to and calling clients."""
 
-    def __init__(self, settings: Settings | None = None, *, bus: Bus | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        bus: Bus | None = None,
+        owns_bus: bool = True,
+    ) -> None:
+        """``bus``: share a bus another component started (then ``owns_bus=False``)."""
         self.settings = settings or get_settings()
         self.bus = bus or create_bus(self.settings)
         self.process_id = new_process_id()
+        self._owns_bus = owns_bus
         self._caller = Caller(self.bus, self.process_id)
-        self._started = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def connect(self) -> Self:
-        if not self._started:
-            await self.bus.start()
+        if self._loop is None:
+            if self._owns_bus:
+                await self.bus.start()
             await self._caller.start()
-            self._started = True
+            self._loop = asyncio.get_running_loop()
         return self
 
     async def close(self) -> None:
-        if self._started:
-            self._started = False
+        if self._loop is not None:
+            self._loop = None
             await self._caller.close()
-            await self.bus.close()
+            if self._owns_bus:
+                await self.bus.close()
 
     async def __aenter__(self) -> Self:
         return await self.connect()
@@ -68,9 +79,28 @@ class Eventwire:
     def pending_calls(self) -> int:
         return self._caller.pending
 
-    def _require(self) -> None:
-        if not self._started:
+    def _foreign_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The client's loop when called from another thread's loop, else None."""
+        if self._loop is None:
             raise BrokerUnavailable("eventwire is not connected: call connect() first")
+        return self._loop if asyncio.get_running_loop() is not self._loop else None
+
+    async def _on_own_loop(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        # Plugins call emitters from threads of their own (sync methods, run_in_executor
+        # with asyncio.run): hand the work to the loop that owns the broker connection.
+        loop = self._foreign_loop()
+        if loop is None:
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+    async def request(
+        self,
+        key: str,
+        build: Callable[[str, str], Message],
+        timeout: float,
+    ) -> CallReply:
+        """Request/reply with any bus participant (e.g. stopping a job on its worker)."""
+        return cast(CallReply, await self._on_own_loop(self._caller.request(key, build, timeout)))
 
     async def emit(
         self,
@@ -87,11 +117,12 @@ class Eventwire:
         broker is unreachable. Raises ``EventValidationError``, ``PayloadTooLarge``,
         ``OutboxFull``.
         """
-        self._require()
         validate_event(event)
         key = session_key(session_id) if session_id else user_key(user_id)
         payload = {"chat_id": chat_id, "message_id": message_id, "data": event}
-        await self.bus.publish(key, Emit(user_id=user_id, payload=payload), buffer=True)
+        await self._on_own_loop(
+            self.bus.publish(key, Emit(user_id=user_id, payload=payload), buffer=True)
+        )
 
     async def call(
         self,
@@ -108,13 +139,14 @@ class Eventwire:
         Raises ``SessionOffline`` (at once), ``CallTimeout``, ``ClientDisconnected``,
         ``ClientError``, ``BrokerUnavailable``, ``EventValidationError``.
         """
-        self._require()
         validate_event(event)
         if timeout is None:
             timeout = self.settings.event_caller_timeout
         payload = {"chat_id": chat_id, "message_id": message_id, "data": event}
-        return await self._caller.call(
-            user_id=user_id, session_id=session_id, payload=payload, timeout=timeout
+        return await self._on_own_loop(
+            self._caller.call(
+                user_id=user_id, session_id=session_id, payload=payload, timeout=timeout
+            )
         )
 
     def event_emitter(
@@ -129,48 +161,45 @@ class Eventwire:
 
 
 def _make_emitter(
-    client: Callable[[], Eventwire], request_info: Mapping[str, Any], only_session: bool
+    use_client: Callable[[], Eventwire], request_info: Mapping[str, Any], session_only: bool
 ) -> EventEmitter:
-    user_id = _required(request_info, "user_id")
-    chat_id = request_info.get("chat_id")
-    message_id = request_info.get("message_id")
-    session_id = request_info.get("session_id") if only_session else None
+    _required(request_info, "user_id")
 
+    # Like Open WebUI's, the closure's first cell is `request_info`: plugins read chat_id and
+    # message_id from `__event_emitter__.__closure__`.
     async def __event_emitter__(event_data: dict[str, Any]) -> None:
-        await client().emit(
+        await use_client().emit(
             event_data,
-            user_id=user_id,
-            chat_id=chat_id,
-            message_id=message_id,
-            session_id=session_id,
+            user_id=request_info["user_id"],
+            chat_id=request_info.get("chat_id"),
+            message_id=request_info.get("message_id"),
+            session_id=request_info.get("session_id") if session_only else None,
         )
 
     return __event_emitter__
 
 
 def _make_caller(
-    client: Callable[[], Eventwire], request_info: Mapping[str, Any], timeout: float | None
+    use_client: Callable[[], Eventwire], request_info: Mapping[str, Any], timeout: float | None
 ) -> EventCaller:
-    user_id = _required(request_info, "user_id")
-    session_id = _required(request_info, "session_id")
-    chat_id = request_info.get("chat_id")
-    message_id = request_info.get("message_id")
+    _required(request_info, "user_id")
+    _required(request_info, "session_id")
 
     async def __event_caller__(event_data: dict[str, Any]) -> Any:
         # Open WebUI's helper answers failures with {"error": ...}; the typed API raises.
         try:
-            return await client().call(
+            return await use_client().call(
                 event_data,
-                user_id=user_id,
-                session_id=session_id,
-                chat_id=chat_id,
-                message_id=message_id,
+                user_id=request_info["user_id"],
+                session_id=request_info["session_id"],
+                chat_id=request_info.get("chat_id"),
+                message_id=request_info.get("message_id"),
                 timeout=timeout,
             )
         except EventValidationError:
             raise
         except EventwireError as exc:
-            log.info("event call to session %s failed: %s", session_id, exc)
+            log.info("event call to session %s failed: %s", request_info["session_id"], exc)
             return {"error": str(exc), "code": exc.code}
 
     return __event_caller__

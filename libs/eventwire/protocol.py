@@ -57,4 +57,44 @@ class CallReply(_Message):
     message: str = ""
 
 
-Message = Annotated[Emit | CallRequest | CallCancel | CallReply, Field(discriminator="kind")]
+class JobUser(_Message):
+    """Who a job runs for: Open WebUI's ``__user__`` fields, plus their UserValves by plugin."""
+
+    id: str
+    name: str | None = None
+    email: str | None = None
+    role: str = "user"
+    valves: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class Job(_Message):
+    """A pipeline run for a worker: a Pipe completion, a Tool method call or an Action."""
+
+    kind: Literal["job"] = "job"
+    id: str
+    type: Literal["completion", "tool", "action"]
+    plugin: str  # model id (``pipe`` or ``pipe.sub``), tool id, or action id
+    body: dict[str, Any]
+    user: JobUser
+    session_id: str | None = None
+    chat_id: str | None = None
+    message_id: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    method: str | None = None  # a tool job's method name
+    arguments: dict[str, Any] = Field(default_factory=dict)  # a tool job's arguments
+
+
+class StopTask(_Message):
+    """Cancel a running job; the worker holding it answers with a ``CallReply``."""
+
+    kind: Literal["stop"] = "stop"
+    id: str
+    task_id: str
+    user_id: str
+    role: str = "user"
+    reply_to: str
+
+
+Message = Annotated[
+    Emit | CallRequest | CallCancel | CallReply | Job | StopTask, Field(discriminator="kind")
+]

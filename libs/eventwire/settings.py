@@ -68,6 +68,23 @@ class Settings(BaseSettings):
         "*", description="Comma-separated origins allowed to open sockets ('*' = any)."
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    plugins_dir: str | None = Field(None, description="Worker: directory of plugin files.")
+    worker_concurrency: int = Field(4, gt=0, description="Worker: jobs run at the same time.")
+    job_max_attempts: int = Field(
+        3, gt=0, description="Deliveries of a job whose worker died before it is dead-lettered."
+    )
+    drain_grace: float = Field(
+        30.0, ge=0, description="Worker: seconds running jobs get to finish on SIGTERM."
+    )
+    install_requirements: bool = Field(
+        False, description="Worker: pip-install the `requirements:` of plugin frontmatter."
+    )
+    event_token_ttl: float = Field(
+        900.0, gt=0, description="Lifetime (s) of the chat-scoped token a job gives its tools."
+    )
+    stream_interval: float = Field(
+        0.05, ge=0, description="Worker: least seconds between streamed deltas (throttling)."
+    )
 
     @property
     def secret(self) -> str:

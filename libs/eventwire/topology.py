@@ -12,6 +12,7 @@ from typing import Any
 
 SESSION_PREFIX = "session."
 USER_PREFIX = "user."
+TASK_PREFIX = "task."
 MAX_KEY_BYTES = 255  # AMQP short string
 
 
@@ -44,6 +45,10 @@ def user_key(user_id: str) -> str:
     return _key(USER_PREFIX, user_id)
 
 
+def task_key(task_id: str) -> str:
+    return _key(TASK_PREFIX, task_id)
+
+
 def session_of(key: str) -> str | None:
     """The session id a ``session.<sid>`` key names, else None."""
     return key[len(SESSION_PREFIX) :] if key.startswith(SESSION_PREFIX) else None
@@ -74,6 +79,29 @@ class Topology:
             f"{self.namespace}.node.{node_id}",
             durable=True,
             arguments={"x-expires": int(expires_s * 1000)},
+        )
+
+    def worker_queue(self, worker_id: str) -> QueueSpec:
+        """Control messages for one worker: bound to ``task.<id>`` while it runs that job."""
+        return QueueSpec(f"{self.namespace}.worker.{worker_id}", exclusive=True, auto_delete=True)
+
+    @property
+    def dead_jobs(self) -> QueueSpec:
+        return QueueSpec(f"{self.namespace}.jobs.dead", durable=True)
+
+    def jobs(self, delivery_limit: int) -> QueueSpec:
+        # A quorum queue counts deliveries (x-delivery-count), so a worker can tell a
+        # redelivery and give up on a job that killed its workers; the broker's own
+        # delivery limit is only a backstop above the worker's.
+        return QueueSpec(
+            f"{self.namespace}.jobs",
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-delivery-limit": delivery_limit,
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": self.dead_jobs.name,
+            },
         )
 
     def reply_queue(self, process_id: str) -> QueueSpec:

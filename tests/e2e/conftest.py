@@ -8,8 +8,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from eventwire import Settings
 
+from eventwire import Settings
 from tests.support.cluster import SECRET, delete_exchange
 from tests.support.procs import EdgeProc, Proc, SenderProc
 from tests.support.tabs import Tab

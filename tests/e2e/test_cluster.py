@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from eventwire import mint_token
 
+from eventwire import mint_token
 from tests.support.cluster import token
 from tests.support.procs import EdgeProc, SenderProc
 from tests.support.tabs import Refused, Tab

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+
 from eventwire import (
     CallTimeout,
     ClientDisconnected,
@@ -15,7 +16,6 @@ from eventwire import (
     SessionOffline,
 )
 from eventwire.protocol import CallReply
-
 from tests.support.cluster import Cluster
 from tests.support.tabs import eventually
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from eventwire import mint_token
 
+from eventwire import mint_token
 from tests.support.cluster import SECRET, Cluster
 from tests.support.tabs import Refused, Tab, eventually
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import eventwire
 import pytest
-from eventwire import EventValidationError, PayloadTooLarge
 
+import eventwire
+from eventwire import EventValidationError, PayloadTooLarge
 from tests.support.cluster import Cluster
 
 

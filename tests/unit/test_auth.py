@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import jwt
 import pytest
+
 from eventwire.auth import Identity, mint_token, verify_token
 from eventwire.errors import AuthenticationError
 

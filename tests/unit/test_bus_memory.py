@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from eventwire import bus_memory
 from eventwire.bus_memory import MemoryBus
 from eventwire.errors import Unroutable

@@ -4,11 +4,12 @@ import contextlib
 
 import msgpack
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from eventwire import codec
 from eventwire.errors import PayloadTooLarge, ProtocolError
 from eventwire.protocol import CallCancel, CallReply, CallRequest, Emit
-from hypothesis import given
-from hypothesis import strategies as st
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20),

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from eventwire.errors import EventValidationError
 from eventwire.events import KNOWN_TYPES, validate_event
 

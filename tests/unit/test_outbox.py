@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from eventwire.bus_amqp import AmqpBus
 from eventwire.errors import BrokerUnavailable, OutboxFull
 from eventwire.outbox import Outbox, Pending

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from eventwire.settings import Settings
 from pydantic import ValidationError
+
+from eventwire.settings import Settings
 
 
 def test_open_webui_names_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

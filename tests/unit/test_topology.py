@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from eventwire.topology import Topology, session_key, session_of, user_key
 
 

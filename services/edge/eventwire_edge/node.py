@@ -15,12 +15,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import socketio
+
 from eventwire import errors
 from eventwire.auth import Identity, verify_token
 from eventwire.bus import Bus, Inbox
+from eventwire.client import Eventwire
 from eventwire.codec import packed_size
+from eventwire.jobs import create_job_queue
 from eventwire.protocol import CallCancel, CallReply, CallRequest, Emit, Message
 from eventwire.settings import DEV_SECRET, Settings
+from eventwire.tasks import TaskSet
 from eventwire.topology import session_key, session_of, user_key
 
 from .bindings import Bindings
@@ -57,10 +61,14 @@ class EdgeNode:
             logger=False,
             engineio_logger=False,
         )
+        # The node's own SDK client on the shared bus: external events, stop requests.
+        self.client = Eventwire(settings, bus=bus, owns_bus=False)
+        self.jobs = create_job_queue(bus, settings)
         self._sessions: dict[str, Identity] = {}
         # session id -> call id -> (request, task serving it)
         self._calls: dict[str, dict[str, tuple[CallRequest, asyncio.Task[None]]]] = {}
         self._inbox: Inbox | None = None
+        self._background = TaskSet("edge")
         self._bindings: Bindings | None = None
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
@@ -74,6 +82,8 @@ class EdgeNode:
         await self.bus.start()
         spec = self.bus.topology.node_queue(self.node_id, self.settings.node_queue_expires)
         self._inbox = await self.bus.open_inbox(spec, self._on_bus_message)
+        await self.client.connect()
+        await self.jobs.start()
         self._bindings = Bindings(self._inbox)
         log.info("edge node %s consuming %s", self.node_id, spec.name)
 
@@ -82,6 +92,8 @@ class EdgeNode:
             await self._abort_calls(sid, "edge node shutting down")
         with contextlib.suppress(Exception):
             await self.sio.shutdown()
+        await self._background.close()
+        await self.client.close()
         await self.bus.close()
 
     @property
@@ -212,8 +224,7 @@ class EdgeNode:
         await self._send_reply(request, value=value)
 
     def _reply_error(self, request: CallRequest, error: errors.EventwireError) -> None:
-        task = asyncio.create_task(self._send_reply(request, error=error))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._background.spawn(self._send_reply(request, error=error))
 
     async def _send_reply(
         self,

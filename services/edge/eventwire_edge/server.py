@@ -10,9 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+
 from eventwire.bus import Bus, create_bus
 from eventwire.settings import Settings
 
+from .api import Api, json_errors
 from .node import SOCKETIO_PATH, EdgeNode
 
 log = logging.getLogger(__name__)
@@ -21,9 +23,12 @@ NODE_KEY: web.AppKey[EdgeNode] = web.AppKey("node", EdgeNode)
 
 
 def create_app(node: EdgeNode) -> web.Application:
-    app = web.Application(client_max_size=node.settings.max_payload_bytes)
+    app = web.Application(
+        client_max_size=node.settings.max_payload_bytes, middlewares=[json_errors]
+    )
     app[NODE_KEY] = node
     node.sio.attach(app, socketio_path=SOCKETIO_PATH)
+    Api(node).register(app)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/stats", _stats)
     return app

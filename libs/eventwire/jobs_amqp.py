@@ -1,0 +1,171 @@
+"""The job queue on RabbitMQ: a quorum queue, manual acks, a dead-letter queue with errors."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
+
+from . import codec
+from .bus_amqp import CONTENT_TYPE, AmqpBus
+from .errors import BrokerUnavailable, ProtocolError
+from .jobs import DeadJob, JobHandler
+from .protocol import Job
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+ERROR_HEADER = "x-eventwire-error"
+ATTEMPTS_HEADER = "x-eventwire-attempts"
+_BROKER_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio.TimeoutError)
+
+
+class AmqpDelivery:
+    def __init__(self, queue: AmqpJobQueue, incoming: AbstractIncomingMessage, job: Job) -> None:
+        self._queue = queue
+        self._incoming = incoming
+        self.job = job
+        count = (incoming.headers or {}).get("x-delivery-count", 0)
+        self.attempt = int(count if isinstance(count, int) else 0) + 1
+
+    @property
+    def redelivered(self) -> bool:
+        return self.attempt > 1 or bool(self._incoming.redelivered)
+
+    async def ack(self) -> None:
+        # A lost channel means the broker already took the job back: at-least-once.
+        with contextlib.suppress(*_BROKER_ERRORS):
+            await self._incoming.ack()
+
+    async def requeue(self) -> None:
+        with contextlib.suppress(*_BROKER_ERRORS):
+            await self._incoming.nack(requeue=True)
+
+    async def dead_letter(self, error: str) -> None:
+        await self._queue.park(self._incoming.body, error, self.attempt)
+        await self.ack()
+
+
+class AmqpJobQueue:
+    def __init__(self, bus: AmqpBus, settings: Settings) -> None:
+        self._bus = bus
+        self._max_payload = settings.max_payload_bytes
+        # The broker's limit is a backstop above the worker's own give-up rule.
+        self._spec = bus.topology.jobs(delivery_limit=settings.job_max_attempts + 2)
+        self._dead = bus.topology.dead_jobs
+        self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._handler: JobHandler | None = None
+        self._prefetch = 1
+        self._consumer_tag: str | None = None
+
+    async def start(self) -> None:
+        await self._bus.add_attachment(self)
+
+    async def attach(self, connection: AbstractConnection) -> None:
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=self._prefetch)
+        await channel.declare_queue(self._dead.name, durable=True)
+        queue = await channel.declare_queue(
+            self._spec.name, durable=True, arguments=self._spec.arguments
+        )
+        self._channel, self._queue = channel, queue
+        if self._handler is not None:
+            self._consumer_tag = await queue.consume(self._on_message, no_ack=False)
+
+    def detach(self) -> None:
+        self._channel = self._queue = None
+        self._consumer_tag = None
+
+    def _live(self) -> AbstractChannel:
+        if self._channel is None:
+            raise BrokerUnavailable("broker connection is down: job not accepted")
+        return self._channel
+
+    async def submit(self, job: Job) -> None:
+        body = codec.encode(job, self._max_payload)
+        message = aio_pika.Message(
+            body,
+            content_type=CONTENT_TYPE,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=job.id,
+        )
+        try:
+            await self._live().default_exchange.publish(message, self._spec.name, mandatory=True)
+        except _BROKER_ERRORS as exc:
+            raise BrokerUnavailable(f"job {job.id} not accepted: {exc}") from exc
+
+    async def consume(self, handler: JobHandler, prefetch: int) -> None:
+        self._handler, self._prefetch = handler, prefetch
+        if self._channel is not None and self._queue is not None:
+            await self._channel.set_qos(prefetch_count=prefetch)
+            self._consumer_tag = await self._queue.consume(self._on_message, no_ack=False)
+
+    async def stop_consuming(self) -> None:
+        self._handler = None
+        if self._queue is not None and self._consumer_tag is not None:
+            with contextlib.suppress(*_BROKER_ERRORS):
+                await self._queue.cancel(self._consumer_tag)
+        self._consumer_tag = None
+
+    async def _on_message(self, incoming: AbstractIncomingMessage) -> None:
+        handler = self._handler
+        if handler is None:  # stopped meanwhile: give it back
+            with contextlib.suppress(*_BROKER_ERRORS):
+                await incoming.nack(requeue=True)
+            return
+        try:
+            message = codec.decode(incoming.body)
+            if not isinstance(message, Job):
+                raise ProtocolError(f"a {message.kind} message is not a job")
+        except ProtocolError as exc:
+            log.warning("undecodable job dead-lettered: %s", exc)
+            await self.park(incoming.body, str(exc), 1)
+            with contextlib.suppress(*_BROKER_ERRORS):
+                await incoming.ack()
+            return
+        await handler(AmqpDelivery(self, incoming, message))
+
+    async def park(self, body: bytes, error: str, attempts: int) -> None:
+        headers: dict[str, Any] = {
+            ERROR_HEADER: error[:2000],
+            ATTEMPTS_HEADER: attempts,
+            "x-eventwire-failed-at": int(time.time()),
+        }
+        message = aio_pika.Message(
+            body,
+            content_type=CONTENT_TYPE,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            headers=headers,
+        )
+        try:
+            await self._live().default_exchange.publish(message, self._dead.name, mandatory=True)
+        except _BROKER_ERRORS as exc:
+            raise BrokerUnavailable(f"could not dead-letter job: {exc}") from exc
+
+    async def take_dead(self, limit: int = 100) -> list[DeadJob]:
+        channel = self._live()
+        queue = await channel.declare_queue(self._dead.name, durable=True)
+        dead: list[DeadJob] = []
+        while len(dead) < limit:
+            incoming = await queue.get(no_ack=True, fail=False)
+            if incoming is None:
+                break
+            headers = incoming.headers or {}
+            try:
+                decoded = codec.decode(incoming.body)
+                job = decoded if isinstance(decoded, Job) else None
+            except ProtocolError:
+                job = None
+            error = headers.get(ERROR_HEADER)
+            if error is None:  # parked by the broker's delivery-limit backstop
+                error = "delivery limit reached"
+            attempts = headers.get(ATTEMPTS_HEADER, 0)
+            dead.append(DeadJob(job, str(error), int(attempts) if isinstance(attempts, int) else 0))
+        return dead

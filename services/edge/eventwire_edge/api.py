@@ -1,0 +1,243 @@
+"""The edge's HTTP API, Open WebUI's paths: submit runs, stop them, let tools push events.
+
+Every route authenticates with ``Authorization: Bearer <JWT>`` and answers errors as JSON
+``{"detail": ...}``: 401 for missing/invalid/expired tokens, 403 for a token that may not act
+on the target, 404 for an unknown task, 413 for oversized bodies, 422 naming the bad field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any, TypeVar
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from eventwire import errors
+from eventwire.auth import EVENT_SCOPE, Identity, verify_token
+from eventwire.events import validate_event
+from eventwire.protocol import Job, JobUser, Message, StopTask
+from eventwire.topology import task_key
+
+from .node import EdgeNode
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=BaseModel)
+
+STOP_TIMEOUT = 10.0
+FORWARDED_HEADERS_SKIP = frozenset({"cookie", "content-length", "host", "connection"})
+
+
+class _Form(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    session_id: str | None = None
+    chat_id: str | None = None
+    id: str | None = None  # the assistant message id, as Open WebUI names it
+
+
+class CompletionForm(_Form):
+    model: str
+    messages: list[dict[str, Any]] = []
+    stream: bool = True
+
+
+class ToolForm(_Form):
+    tool_id: str
+    name: str
+    arguments: dict[str, Any] = {}
+
+
+class ActionForm(_Form):
+    model: str | None = None
+    messages: list[dict[str, Any]] = []
+
+
+class EventForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    data: Any = None
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def _error(status: int, detail: Any) -> ApiError:
+    return ApiError(status, detail)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return web.json_response({"detail": exc.detail}, status=exc.status)
+
+
+class Api:
+    def __init__(self, node: EdgeNode) -> None:
+        self.node = node
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_post("/api/chat/completions", self.completions)
+        app.router.add_post("/api/chat/tools", self.tools)
+        app.router.add_post("/api/chat/actions/{action_id}", self.actions)
+        app.router.add_post("/api/tasks/stop/{task_id}", self.stop)
+        app.router.add_post(
+            "/api/v1/chats/{chat_id}/messages/{message_id}/event", self.external_event
+        )
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _identity(self, request: web.Request, *, scopes: tuple[str, ...] = ()) -> Identity:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise _error(401, "missing bearer token (Authorization: Bearer <JWT>)")
+        try:
+            return verify_token(token.strip(), self.node.settings.secret, scopes=scopes)
+        except errors.AuthenticationError as exc:
+            raise _error(401, exc.message) from None
+
+    async def _json(self, request: web.Request) -> Any:
+        try:
+            return await request.json()
+        except web.HTTPRequestEntityTooLarge:
+            raise _error(413, "request body too large") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise _error(422, [{"loc": ["body"], "msg": f"invalid JSON: {exc}"}]) from None
+
+    async def _form(self, request: web.Request, form: type[F]) -> F:
+        raw = await self._json(request)
+        try:
+            return form.model_validate(raw)
+        except ValidationError as exc:
+            detail = [
+                {"loc": ["body", *err["loc"]], "msg": err["msg"], "type": err["type"]}
+                for err in exc.errors(include_url=False)
+            ]
+            raise _error(422, detail) from None
+
+    async def _submit(self, request: web.Request, identity: Identity, job: Job) -> web.Response:
+        try:
+            await self.node.jobs.submit(job)
+        except errors.BrokerUnavailable as exc:
+            raise _error(503, exc.message) from None
+        except errors.PayloadTooLarge as exc:
+            raise _error(413, exc.message) from None
+        log.info("task %s (%s %s) submitted by user %s", job.id, job.type, job.plugin, identity.id)
+        return web.json_response({"status": True, "task_id": job.id})
+
+    def _job(
+        self, request: web.Request, identity: Identity, form: _Form, **fields: Any
+    ) -> dict[str, Any]:
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() not in FORWARDED_HEADERS_SKIP
+        }
+        return {
+            "id": uuid.uuid4().hex,
+            "user": JobUser(
+                id=identity.id, name=identity.name, email=identity.email, role=identity.role
+            ),
+            "session_id": form.session_id,
+            "chat_id": form.chat_id,
+            "message_id": form.id,
+            "headers": headers,
+            **fields,
+        }
+
+    # -- routes ------------------------------------------------------------------------
+
+    async def completions(self, request: web.Request) -> web.Response:
+        identity = self._identity(request)
+        form = await self._form(request, CompletionForm)
+        job = Job(
+            type="completion",
+            plugin=form.model,
+            body=form.model_dump(),
+            **self._job(request, identity, form),
+        )
+        return await self._submit(request, identity, job)
+
+    async def tools(self, request: web.Request) -> web.Response:
+        identity = self._identity(request)
+        form = await self._form(request, ToolForm)
+        job = Job(
+            type="tool",
+            plugin=form.tool_id,
+            method=form.name,
+            arguments=form.arguments,
+            body=form.model_dump(exclude={"tool_id", "name", "arguments"}),
+            **self._job(request, identity, form),
+        )
+        return await self._submit(request, identity, job)
+
+    async def actions(self, request: web.Request) -> web.Response:
+        identity = self._identity(request)
+        form = await self._form(request, ActionForm)
+        job = Job(
+            type="action",
+            plugin=request.match_info["action_id"],
+            body=form.model_dump(),
+            **self._job(request, identity, form),
+        )
+        return await self._submit(request, identity, job)
+
+    async def stop(self, request: web.Request) -> web.Response:
+        identity = self._identity(request)
+        task_id = request.match_info["task_id"]
+
+        def build(call_id: str, reply_to: str) -> Message:
+            return StopTask(
+                id=call_id,
+                task_id=task_id,
+                user_id=identity.id,
+                role=identity.role,
+                reply_to=reply_to,
+            )
+
+        try:
+            reply = await self.node.client.request(task_key(task_id), build, STOP_TIMEOUT)
+        except errors.Unroutable:
+            raise _error(404, f"Task {task_id} not found (finished, or not started)") from None
+        except errors.BrokerUnavailable as exc:
+            raise _error(503, exc.message) from None
+        except TimeoutError:
+            raise _error(504, f"the worker running task {task_id} did not answer") from None
+        if not reply.ok:
+            status = 403 if reply.error == errors.PermissionDenied.code else 404
+            raise _error(status, reply.message)
+        return web.json_response(
+            {"status": True, "message": f"Task {task_id} successfully stopped."}
+        )
+
+    async def external_event(self, request: web.Request) -> web.Response:
+        identity = self._identity(request, scopes=(EVENT_SCOPE,))
+        chat_id = request.match_info["chat_id"]
+        message_id = request.match_info["message_id"]
+        if identity.scope == EVENT_SCOPE and (
+            identity.chat_id != chat_id or identity.message_id != message_id
+        ):
+            raise _error(403, "this token may only push events to its own chat message")
+        form = await self._form(request, EventForm)
+        event = form.model_dump()
+        try:
+            validate_event(event)
+            await self.node.client.emit(
+                event, user_id=identity.id, chat_id=chat_id, message_id=message_id
+            )
+        except errors.EventValidationError as exc:
+            raise _error(422, [{"loc": ["body", "data"], "msg": exc.message}]) from None
+        except errors.PayloadTooLarge as exc:
+            raise _error(413, exc.message) from None
+        except errors.OutboxFull as exc:
+            raise _error(503, exc.message) from None
+        return web.json_response({"status": True})
