@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,speed]'
+	$(BIN)/pip install --quiet -e '.[dev,speed,plugins]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check libs services tests
 
 typecheck: $(STAMP)
-	$(BIN)/mypy -p eventwire -p eventwire_edge
+	$(BIN)/mypy -p eventwire -p eventwire_edge -p eventwire_worker
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

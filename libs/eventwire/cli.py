@@ -40,11 +40,29 @@ def _parser() -> argparse.ArgumentParser:
     edge.add_argument("--port", type=int, help="listen port, 0 = any free (EVENTWIRE_PORT)")
     edge.set_defaults(handler=_edge)
 
-    run = sub.add_parser("run", help="edge node + demo sender (falls back to memory://)")
+    worker = sub.add_parser("worker", help="run a pipeline worker on a plugin directory")
+    worker.add_argument("--plugins", help="directory of plugin files (EVENTWIRE_PLUGINS_DIR)")
+    worker.add_argument(
+        "--concurrency", type=int, help="jobs at once (EVENTWIRE_WORKER_CONCURRENCY)"
+    )
+    worker.set_defaults(handler=_worker)
+
+    run = sub.add_parser("run", help="edge node + worker on the examples (memory:// if no broker)")
     run.add_argument("--host")
     run.add_argument("--port", type=int)
-    run.add_argument("--user", default="demo", help="user the demo sender emits to")
+    run.add_argument("--plugins", help="plugin directory (default: the bundled examples)")
     run.set_defaults(handler=_run)
+
+    chat = sub.add_parser("chat", help="send one message to a model and print the events")
+    chat.add_argument("--url", default="http://127.0.0.1:8080")
+    chat.add_argument("--user", default="demo")
+    chat.add_argument("--model", required=True, help="pipe id (or pipe.sub for manifolds)")
+    chat.add_argument(
+        "--confirm", choices=["yes", "no"], default="yes", help="answer to confirmation dialogs"
+    )
+    chat.add_argument("--input", default="eventwire", help="answer to input dialogs")
+    chat.add_argument("text", nargs="?", default="Hello!")
+    chat.set_defaults(handler=_chat)
 
     token = sub.add_parser("token", help="print a signed user token (WEBUI_SECRET_KEY)")
     token.add_argument("--user", required=True)
@@ -92,11 +110,26 @@ def _edge(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from eventwire_worker.service import serve_worker
+
+    settings = _with(settings, plugins_dir=args.plugins, worker_concurrency=args.concurrency)
+    return _run_async(serve_worker(settings))
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from .demo import run_demo
 
-    _run_async(run_demo(_with(settings, host=args.host, port=args.port), args.user))
-    return 0
+    return _run_async(run_demo(_with(settings, host=args.host, port=args.port), args.plugins))
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from .demo import chat
+
+    answers = {"confirmation": args.confirm == "yes", "input": args.input}
+    return _run_async(
+        chat(args.url, args.user, args.model, args.text, answers=answers, settings=settings)
+    )
 
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:

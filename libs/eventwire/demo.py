@@ -1,7 +1,8 @@
-"""``eventwire run`` and ``eventwire listen``: see events arrive with nothing but this package.
+"""``eventwire run``, ``eventwire chat`` and ``eventwire listen``: see the system work.
 
-The demo sender stands in for a pipeline worker: it emits a short, realistic sequence (status,
-streamed text, final message, a toast) to one user every few seconds, through the bus.
+``run`` starts an edge node and a worker on the bundled example plugins in one process
+(``memory://`` when no broker answers); ``chat`` submits one message to a model over HTTP and
+prints the events that come back, answering dialogs; ``listen`` just prints events.
 """
 
 from __future__ import annotations
@@ -9,19 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from typing import Any
 
+import aiohttp
 from yarl import URL
 
 from .auth import mint_token
-from .client import Eventwire
 from .errors import EventwireError
 from .settings import Settings
+from .signals import wait_for_signal
 
-log = logging.getLogger(__name__)
-
-WORDS = ["Events", "reach", "this", "tab", "through", "RabbitMQ,", "from", "another", "process."]
+SOCKETIO_PATH = "/ws/socket.io"
 
 
 async def broker_answers(url: str, timeout: float = 1.0) -> bool:
@@ -37,55 +36,92 @@ async def broker_answers(url: str, timeout: float = 1.0) -> bool:
     return True
 
 
-async def run_demo(settings: Settings, user_id: str) -> None:
-    from eventwire_edge.server import EdgeServer, wait_for_signal
+async def run_demo(settings: Settings, plugins: str | None) -> None:
+    from eventwire_edge.server import EdgeServer
+    from eventwire_worker.service import build_worker
 
     if not settings.uses_memory_bus and not await broker_answers(settings.amqp_url):
         print(f"No broker answers at {settings.amqp_url}; using the in-process bus memory://")
         settings = settings.model_copy(update={"amqp_url": "memory://demo"})
+    if plugins:
+        settings = settings.model_copy(update={"plugins_dir": plugins})
     server = EdgeServer(settings)
     await server.start()
+    worker = build_worker(settings)  # memory:// buses of one URL share one broker
     try:
-        print(
-            f"\neventwire edge node on {server.url} (bus: {settings.amqp_url.split('@')[-1]})\n"
-            f"  see events arrive:   eventwire listen --url {server.url} --user {user_id}\n"
-            f"  send one yourself:   eventwire emit --user {user_id} "
-            '\'{"type":"notification","data":{"type":"info","content":"hi"}}\'\n'
-            f"  health / stats:      {server.url}/healthz  {server.url}/stats\n",
-            flush=True,
-        )
-        async with Eventwire(settings) as sender:  # memory:// buses of one URL share a broker
-            demo = asyncio.create_task(_send_forever(sender, user_id))
-            try:
-                await wait_for_signal()
-            finally:
-                demo.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await demo
+        await worker.start()
+        models = [m["id"] for m in await worker.registry.models()]
+        cli = ".venv/bin/eventwire"
+        lines = [
+            f"\neventwire: edge node on {server.url}, worker on {len(models)} models "
+            f"(bus: {settings.amqp_url.split('@')[-1]})",
+            "Try, in another terminal:",
+            *(f"  {cli} chat --url {server.url} --model {m}" for m in models),
+            f"  {cli} chat --url {server.url} --model ask --confirm no   (take the cancel branch)",
+            f"  {cli} listen --url {server.url} --user demo     (print what reaches user demo)",
+            f"Health and counters: {server.url}/healthz  {server.url}/stats . Ctrl-C stops.\n",
+        ]
+        print("\n".join(lines), flush=True)
+        await wait_for_signal()
     finally:
+        await worker.drain(grace=5)
+        await worker.close()
         await server.stop()
 
 
-async def _send_forever(ew: Eventwire, user_id: str) -> None:
-    run = 0
-    while True:
-        run += 1
-        emit = ew.event_emitter({"user_id": user_id, "chat_id": "demo", "message_id": f"m{run}"})
-        try:
-            await emit({"type": "status", "data": {"description": f"Run {run}: thinking"}})
-            for word in WORDS:
-                await emit({"type": "chat:message:delta", "data": {"content": word + " "}})
-                await asyncio.sleep(0.1)
-            await emit({"type": "chat:message", "data": {"content": " ".join(WORDS)}})
-            await emit(
-                {"type": "status", "data": {"description": f"Run {run}: done", "done": True}}
-            )
-            await emit(
-                {"type": "notification", "data": {"type": "success", "content": f"run {run}"}}
-            )
-        except EventwireError as exc:
-            log.warning("demo emit failed: %s", exc)
-        await asyncio.sleep(3)
+async def chat(
+    url: str,
+    user_id: str,
+    model: str,
+    text: str,
+    *,
+    answers: dict[str, Any],
+    settings: Settings,
+) -> None:
+    """Connect as ``user_id``, submit ``text`` to ``model``, print events until it is done."""
+    import socketio
+
+    client = socketio.AsyncClient()
+    finished = asyncio.Event()
+
+    async def on_event(data: dict[str, Any]) -> Any:
+        event = data.get("data") or {}
+        kind, payload = event.get("type"), event.get("data")
+        print(f"{kind}: {json.dumps(payload)}", flush=True)
+        if kind == "chat:completion" and isinstance(payload, dict) and payload.get("done"):
+            finished.set()
+        if kind == "execute":
+            return {"error": "eventwire chat cannot run JavaScript; use the browser page"}
+        return answers.get(kind) if isinstance(kind, str) else None
+
+    client.on("events", on_event)
+    token = mint_token(user_id, settings.secret)
+    await client.connect(
+        url, auth={"token": token}, socketio_path=SOCKETIO_PATH, transports=["websocket"]
+    )
+    try:
+        body = {
+            "model": model,
+            "messages": [{"role": "user", "content": text}],
+            "session_id": client.get_sid(),
+            "chat_id": "cli-chat",
+            "id": "cli-message",
+        }
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{url}/api/chat/completions",
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+            ) as response,
+        ):
+            answer = await response.json()
+        if response.status != 200:
+            raise EventwireError(f"submission refused ({response.status}): {answer}")
+        print(f"task {answer['task_id']} submitted", flush=True)
+        await finished.wait()
+    finally:
+        await client.disconnect()
 
 
 async def listen(url: str, user_id: str, settings: Settings) -> None:
@@ -105,12 +141,11 @@ async def listen(url: str, user_id: str, settings: Settings) -> None:
 
     client.on("events", on_event)
     client.on("error", on_error)
-
     token = mint_token(user_id, settings.secret)
     await client.connect(
-        url, auth={"token": token}, socketio_path="/ws/socket.io", transports=["websocket"]
+        url, auth={"token": token}, socketio_path=SOCKETIO_PATH, transports=["websocket"]
     )
-    print(f"connected as {user_id}, session {client.sid}; Ctrl-C to stop", flush=True)
+    print(f"connected as {user_id}, session {client.get_sid()}; Ctrl-C to stop", flush=True)
     try:
         await client.wait()
     finally:

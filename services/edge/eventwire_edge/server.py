@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +11,7 @@ from aiohttp import web
 
 from eventwire.bus import Bus, create_bus
 from eventwire.settings import Settings
+from eventwire.signals import wait_for_signal
 
 from .api import Api, json_errors
 from .node import SOCKETIO_PATH, EdgeNode
@@ -71,19 +70,6 @@ class EdgeServer:
     async def stop(self) -> None:
         await self.node.stop()
         await self._runner.cleanup()
-
-
-async def wait_for_signal() -> None:
-    """Return on SIGINT or SIGTERM."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
 
 
 async def serve_forever(

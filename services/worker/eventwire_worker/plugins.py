@@ -1,0 +1,236 @@
+"""Loading Open WebUI's single-file plugins: frontmatter, one class, valves.
+
+A file that fails to load is reported with its name and error and does not stop the others.
+Plugins that import Open WebUI's own internals (``open_webui.*``) are reported as unsupported
+at load time, naming the module, instead of failing mid-run.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import logging
+import subprocess
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from eventwire.errors import EventwireError
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["pipe", "filter", "action", "tools"]
+CLASS_OF_KIND: dict[str, Kind] = {
+    "Pipe": "pipe",
+    "Filter": "filter",
+    "Action": "action",
+    "Tools": "tools",
+}
+
+
+class PluginError(EventwireError):
+    """A plugin could not be loaded or run."""
+
+    code = "plugin_error"
+
+
+class UnsupportedPlugin(PluginError):
+    """The plugin needs something eventwire does not provide."""
+
+    code = "unsupported_plugin"
+
+
+class PluginNotFound(PluginError):
+    """No loaded plugin has that id."""
+
+    code = "plugin_not_found"
+
+
+def parse_frontmatter(source: str) -> dict[str, str]:
+    """``key: value`` lines of the module docstring, as Open WebUI reads them."""
+    try:
+        docstring = ast.get_docstring(ast.parse(source)) or ""
+    except SyntaxError:
+        return {}
+    fields: dict[str, str] = {}
+    for line in docstring.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() and " " not in key.strip():
+            fields[key.strip().lower()] = value.strip()
+    return fields
+
+
+def open_webui_imports(source: str) -> list[str]:
+    """Modules under ``open_webui`` the source imports (eventwire cannot provide them)."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] == "open_webui"]
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.level == 0
+            and node.module.split(".")[0] == "open_webui"
+        ):
+            found.append(node.module)
+    return found
+
+
+@dataclass
+class Plugin:
+    id: str
+    kind: Kind
+    path: Path
+    frontmatter: dict[str, str]
+    module: types.ModuleType
+    instance: Any
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.instance, "name", None) or self.frontmatter.get("title") or self.id)
+
+    @property
+    def user_valves(self) -> type[Any] | None:
+        cls = getattr(self.module, "UserValves", None) or getattr(
+            type(self.instance), "UserValves", None
+        )
+        return cls if isinstance(cls, type) else None
+
+    @property
+    def priority(self) -> float:
+        valves = getattr(self.instance, "valves", None)
+        value = getattr(valves, "priority", 0)
+        return float(value) if isinstance(value, int | float) else 0.0
+
+
+@dataclass
+class Registry:
+    plugins: dict[str, Plugin] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)  # file name -> why it did not load
+
+    def of_kind(self, kind: Kind) -> list[Plugin]:
+        return [p for p in self.plugins.values() if p.kind == kind]
+
+    def get(self, plugin_id: str, kind: Kind) -> Plugin:
+        plugin = self.plugins.get(plugin_id)
+        if plugin is None or plugin.kind != kind:
+            known = ", ".join(sorted(p.id for p in self.of_kind(kind))) or "none"
+            raise PluginNotFound(f"no {kind} plugin {plugin_id!r} is loaded (loaded: {known})")
+        return plugin
+
+    def pipe_for(self, model_id: str) -> Plugin:
+        """``pipe`` or, for manifolds, ``pipe.sub`` (the body keeps the full model id)."""
+        return self.get(model_id.split(".", 1)[0], "pipe")
+
+    def filters(self) -> list[Plugin]:
+        return sorted(self.of_kind("filter"), key=lambda p: p.priority)
+
+    async def models(self) -> list[dict[str, str]]:
+        """Every model id the loaded pipes offer (manifolds expand to their sub-pipes)."""
+        models: list[dict[str, str]] = []
+        for plugin in self.of_kind("pipe"):
+            subs = getattr(plugin.instance, "pipes", None)
+            if subs is None:
+                models.append({"id": plugin.id, "name": plugin.name})
+                continue
+            listed = subs() if callable(subs) else subs
+            if inspect.isawaitable(listed):
+                listed = await listed
+            for sub in listed or []:
+                models.append(
+                    {
+                        "id": f"{plugin.id}.{sub['id']}",
+                        "name": f"{plugin.name}{sub.get('name', '')}",
+                    }
+                )
+        return models
+
+
+def load_plugins(directory: str | Path, *, install_requirements: bool = False) -> Registry:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise PluginError(f"plugin directory {directory} does not exist")
+    registry = Registry()
+    valves = _deployer_valves(directory)
+    for path in sorted(directory.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        try:
+            plugin = load_plugin(path, valves.get(path.stem, {}), install_requirements)
+        except Exception as exc:  # any failure of third-party code: report it, load the rest
+            registry.errors[path.name] = f"{type(exc).__name__}: {exc}"
+            log.error("plugin %s not loaded: %s: %s", path.name, type(exc).__name__, exc)
+            continue
+        registry.plugins[plugin.id] = plugin
+        log.info("loaded %s plugin %s (%s)", plugin.kind, plugin.id, path.name)
+    return registry
+
+
+def load_plugin(path: Path, valves: dict[str, Any], install_requirements: bool = False) -> Plugin:
+    source = path.read_text(encoding="utf-8")
+    internals = open_webui_imports(source)
+    if internals:
+        raise UnsupportedPlugin(
+            f"imports Open WebUI internals ({', '.join(internals)}), "
+            "which eventwire does not provide"
+        )
+    frontmatter = parse_frontmatter(source)
+    requirements = [r.strip() for r in frontmatter.get("requirements", "").split(",") if r.strip()]
+    if requirements and install_requirements:
+        _pip_install(requirements)
+    module = types.ModuleType(f"eventwire_plugin_{path.stem}")
+    module.__file__ = str(path)
+    sys.modules[module.__name__] = module  # pydantic and dataclasses resolve names through it
+    try:
+        exec(compile(source, str(path), "exec"), module.__dict__)
+    except ModuleNotFoundError as exc:
+        sys.modules.pop(module.__name__, None)
+        hint = (
+            f" (frontmatter requires {', '.join(requirements)}; set "
+            "EVENTWIRE_INSTALL_REQUIREMENTS=true to install them)"
+            if requirements and not install_requirements
+            else ""
+        )
+        raise PluginError(f"{exc}{hint}") from exc
+    except BaseException:
+        sys.modules.pop(module.__name__, None)
+        raise
+    found = [
+        (cls, kind)
+        for name, kind in CLASS_OF_KIND.items()
+        if isinstance(cls := getattr(module, name, None), type)
+    ]
+    if not found:
+        raise PluginError("defines none of the classes Pipe, Filter, Action, Tools")
+    cls, kind = found[0]
+    instance = cls()
+    valves_cls = getattr(cls, "Valves", None) or getattr(module, "Valves", None)
+    if isinstance(valves_cls, type) and (valves or not hasattr(instance, "valves")):
+        instance.valves = valves_cls(**valves)
+    return Plugin(path.stem, kind, path, frontmatter, module, instance)
+
+
+def _deployer_valves(directory: Path) -> dict[str, dict[str, Any]]:
+    """``valves.json`` beside the plugins: ``{plugin_id: {valve: value}}`` (optional)."""
+    path = directory / "valves.json"
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise PluginError(f"{path} must hold an object of plugin id -> valves")
+    return data
+
+
+def _pip_install(requirements: list[str]) -> None:
+    log.info("installing plugin requirements: %s", ", ".join(requirements))
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", *requirements],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise PluginError(f"pip install {' '.join(requirements)} failed: {done.stderr[-500:]}")

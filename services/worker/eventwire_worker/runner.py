@@ -1,0 +1,299 @@
+"""Running one job: build the context Open WebUI would inject, call the plugin, stream the result.
+
+A Pipe completion runs the deployer's Filters around it: ``inlet`` before, ``stream`` on each
+chunk, ``outlet`` after. Output streams as throttled ``chat:message:delta`` events and ends with
+a final ``chat:completion`` (``done: true``); an exception ends with an error the user sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from eventwire.auth import mint_event_token
+from eventwire.client import EventCaller, EventEmitter, Eventwire
+from eventwire.emitting import Throttle
+from eventwire.protocol import Job
+
+from .context import chunk_text, chunks, invoke
+from .plugins import Plugin, PluginError, Registry
+from .request import make_request
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int
+    redelivered: bool
+    worker_id: str
+
+
+class Runner:
+    def __init__(self, registry: Registry, client: Eventwire) -> None:
+        self.registry = registry
+        self.client = client
+        self.settings = client.settings
+
+    def emitter(self, job: Job) -> EventEmitter:
+        return self.client.event_emitter(_request_info(job))
+
+    def caller(self, job: Job) -> EventCaller:
+        if job.session_id is None:
+
+            async def __event_caller__(_event: dict[str, Any]) -> Any:
+                return {"error": "this run has no session to ask", "code": "session_offline"}
+
+            return __event_caller__
+        return self.client.event_call(_request_info(job))
+
+    async def run(self, job: Job, attempt: Attempt) -> None:
+        emit = self.emitter(job)
+        output = _Output(emit, self.settings.stream_interval)
+        try:
+            if job.type == "completion":
+                await self._completion(job, attempt, output)
+            elif job.type == "tool":
+                await self._tool(job, attempt, output)
+            else:
+                await self._action(job, attempt, output)
+        except asyncio.CancelledError:
+            await asyncio.shield(output.stopped())
+            raise
+        except Exception as exc:
+            await asyncio.shield(output.failed(exc))
+            raise
+
+    # -- kinds -------------------------------------------------------------------------
+
+    async def _completion(self, job: Job, attempt: Attempt, output: _Output) -> None:
+        pipe = self.registry.pipe_for(job.plugin)
+        body = job.body  # one dict shared by every hook: in-place edits are seen downstream
+        filters = self.registry.filters()
+        for plugin in filters:
+            if hasattr(plugin.instance, "inlet"):
+                body = await self._hook(plugin.instance.inlet, plugin, job, attempt, body) or body
+        result = await invoke(
+            pipe.instance.pipe, {"body": body}, self.extras(pipe, job, attempt, body)
+        )
+        streams = [p for p in filters if hasattr(p.instance, "stream")]
+        async for chunk in chunks(result):
+            text = chunk_text(chunk)
+            for plugin in streams:
+                event = {"choices": [{"delta": {"content": text}}]}
+                event = await self._hook(
+                    plugin.instance.stream, plugin, job, attempt, event, name="event"
+                )
+                text = chunk_text(event) if event is not None else text
+            await output.delta(text)
+        await output.flush()
+        final = output.content
+        messages = list(body.get("messages") or [])
+        outlet_body = {
+            **body,
+            "messages": [*messages, {"role": "assistant", "content": final, "id": job.message_id}],
+            "chat_id": job.chat_id,
+            "session_id": job.session_id,
+            "id": job.message_id,
+        }
+        for plugin in filters:
+            if hasattr(plugin.instance, "outlet"):
+                outlet_body = (
+                    await self._hook(plugin.instance.outlet, plugin, job, attempt, outlet_body)
+                    or outlet_body
+                )
+        last = (outlet_body.get("messages") or [{}])[-1]
+        if isinstance(last, dict) and last.get("content") != final:
+            final = str(last.get("content") or "")
+            await output.emit({"type": "chat:message", "data": {"content": final}})
+        await output.done(final)
+
+    async def _tool(self, job: Job, attempt: Attempt, output: _Output) -> None:
+        plugin = self.registry.get(job.plugin, "tools")
+        name = job.method or ""
+        method = getattr(plugin.instance, name, None) if not name.startswith("_") else None
+        if method is None or not callable(method):
+            raise PluginError(f"tool {plugin.id!r} has no method {name!r}")
+        result = await invoke(method, job.arguments, self.extras(plugin, job, attempt, job.body))
+        text = result if isinstance(result, str) else repr(result)
+        await output.done(text, tool={"id": plugin.id, "name": name, "result": _plain(result)})
+
+    async def _action(self, job: Job, attempt: Attempt, output: _Output) -> None:
+        plugin = self.registry.get(job.plugin, "action")
+        result = await invoke(
+            plugin.instance.action, {"body": job.body}, self.extras(plugin, job, attempt, job.body)
+        )
+        await output.emit(
+            {"type": "action:result", "data": {"action_id": plugin.id, "result": _plain(result)}}
+        )
+
+    async def _hook(
+        self,
+        fn: Any,
+        plugin: Plugin,
+        job: Job,
+        attempt: Attempt,
+        value: dict[str, Any],
+        *,
+        name: str = "body",
+    ) -> Any:
+        body = value if name == "body" else job.body
+        return await invoke(fn, {name: value}, self.extras(plugin, job, attempt, body))
+
+    # -- context -----------------------------------------------------------------------
+
+    def extras(
+        self, plugin: Plugin, job: Job, attempt: Attempt, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Every context parameter Open WebUI injects, for this plugin and job."""
+        user: dict[str, Any] = job.user.model_dump(exclude={"valves"})
+        if plugin.user_valves is not None:
+            user["valves"] = plugin.user_valves(**job.user.valves.get(plugin.id, {}))
+        files = body.setdefault("files", []) if isinstance(body.get("files", []), list) else []
+        messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+        metadata = self.metadata(job, attempt, body, files)
+        model = {"id": str(body.get("model") or job.plugin), "name": plugin.name}
+        return {
+            "__event_emitter__": self.emitter(job),
+            "__event_call__": self.caller(job),
+            "__user__": user,
+            "__metadata__": metadata,
+            "__request__": make_request(
+                job.headers,
+                path=_path_of(job),
+                path_params={"action_id": job.plugin} if job.type == "action" else {},
+                app_state={"MODELS": {model["id"]: model}, "config": {}},
+            ),
+            "__model__": model,
+            "__messages__": messages,
+            "__id__": plugin.id,
+            "__files__": files,
+            "__task__": body.get("task"),
+            "__task_body__": body.get("task_body"),
+            "__chat_id__": job.chat_id,
+            "__session_id__": job.session_id,
+            "__message_id__": job.message_id,
+            "__tools__": {},
+        }
+
+    def metadata(
+        self, job: Job, attempt: Attempt, body: dict[str, Any], files: list[Any]
+    ) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "user_id": job.user.id,
+            "session_id": job.session_id,
+            "chat_id": job.chat_id,
+            "message_id": job.message_id,
+            "task_id": job.id,
+            "task": body.get("task"),
+            "task_body": body.get("task_body"),
+            "model": body.get("model") or job.plugin,
+            "files": files,
+            "features": body.get("features") or {},
+            "variables": body.get("variables") or {},
+            "tool_ids": body.get("tool_ids"),
+            "attempt": attempt.number,
+            "redelivered": attempt.redelivered,
+            "worker_id": attempt.worker_id,
+        }
+        if job.chat_id and job.message_id:
+            token = mint_event_token(
+                job.user.id,
+                job.chat_id,
+                job.message_id,
+                self.settings.secret,
+                expires_in=self.settings.event_token_ttl,
+            )
+            meta["event_token"] = token
+            meta["tool_headers"] = self.tool_headers(job, token)
+        return meta
+
+    def tool_headers(self, job: Job, token: str) -> dict[str, str]:
+        """Headers for the external tools a plugin calls: they may push events back."""
+        headers = {"Authorization": f"Bearer {token}"}
+        if self.settings.forward_user_info_headers:
+            headers |= {
+                "X-Open-WebUI-Chat-Id": job.chat_id or "",
+                "X-Open-WebUI-Message-Id": job.message_id or "",
+                "X-OpenWebUI-User-Id": job.user.id,
+                "X-OpenWebUI-User-Name": job.user.name or "",
+                "X-OpenWebUI-User-Email": job.user.email or "",
+                "X-OpenWebUI-User-Role": job.user.role,
+            }
+        return headers
+
+
+class _Output:
+    """What the user sees of a run: throttled deltas, then exactly one final event."""
+
+    def __init__(self, emit: EventEmitter, interval: float) -> None:
+        self.emit = emit
+        self._throttle = Throttle(emit, interval)
+        self.content = ""
+        self._ended = False
+
+    async def delta(self, text: str) -> None:
+        self.content += text
+        await self._throttle.send(text)
+
+    async def flush(self) -> None:
+        await self._throttle.flush()
+
+    async def done(self, content: str, **extra: Any) -> None:
+        self._ended = True
+        await self.emit(
+            {"type": "chat:completion", "data": {"done": True, "content": content, **extra}}
+        )
+
+    async def stopped(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        await self._throttle.flush()
+        await self.emit({"type": "chat:tasks:cancel", "data": {}})
+        await self.emit(
+            {"type": "chat:completion", "data": {"done": True, "content": self.content}}
+        )
+
+    async def failed(self, exc: BaseException) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        await self._throttle.flush()
+        error = f"{type(exc).__name__}: {exc}"
+        await self.emit(
+            {
+                "type": "chat:completion",
+                "data": {"done": True, "content": self.content, "error": {"content": error}},
+            }
+        )
+
+
+def _request_info(job: Job) -> dict[str, Any]:
+    return {
+        "user_id": job.user.id,
+        "session_id": job.session_id,
+        "chat_id": job.chat_id,
+        "message_id": job.message_id,
+    }
+
+
+def _path_of(job: Job) -> str:
+    if job.type == "action":
+        return f"/api/chat/actions/{job.plugin}"
+    return "/api/chat/tools" if job.type == "tool" else "/api/chat/completions"
+
+
+def _plain(value: Any) -> Any:
+    """A msgpack-able rendering of a plugin's return value."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return repr(value)

@@ -1,0 +1,204 @@
+"""The worker service: takes jobs from the durable queue, runs them, answers stop requests.
+
+At-least-once: a job is acknowledged only after its run ends. A job whose workers died
+``job_max_attempts`` times is dead-lettered with that reason; a run that raises is
+dead-lettered with its error at once (the user already saw it, a rerun would repeat output).
+While a job runs, the worker's control queue is bound to ``task.<id>``, so a stop sent to any
+edge node reaches exactly this worker. SIGTERM drains: no new jobs, running ones get a grace
+period, the rest are handed back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+from eventwire import errors
+from eventwire.bus import Inbox
+from eventwire.client import Eventwire
+from eventwire.jobs import JobDelivery, create_job_queue
+from eventwire.protocol import CallReply, Message, StopTask
+from eventwire.settings import Settings
+from eventwire.tasks import TaskSet
+from eventwire.topology import task_key
+
+from .plugins import Registry
+from .runner import Attempt, Runner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Run:
+    delivery: JobDelivery
+    task: asyncio.Task[None] | None = None
+    stop_requested: bool = False
+    handed_back: bool = False
+
+
+@dataclass
+class WorkerStats:
+    started: int = 0
+    completed: int = 0
+    failed: int = 0
+    stopped: int = 0
+    abandoned: int = 0  # dead-lettered after too many deliveries
+    handed_back: int = 0
+    redeliveries: int = 0
+    running: dict[str, str] = field(default_factory=dict)  # task id -> plugin
+
+
+class Worker:
+    def __init__(self, settings: Settings, registry: Registry, *, worker_id: str | None = None):
+        self.settings = settings
+        self.registry = registry
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.client = Eventwire(settings)
+        self.jobs = create_job_queue(self.client.bus, settings)
+        self.runner = Runner(registry, self.client)
+        self.stats = WorkerStats()
+        self._runs: dict[str, _Run] = {}
+        self._tasks = TaskSet("worker")
+        self._control: Inbox | None = None
+        self._draining = False
+
+    async def start(self) -> None:
+        await self.client.connect()
+        spec = self.client.bus.topology.worker_queue(self.worker_id)
+        self._control = await self.client.bus.open_inbox(spec, self._on_control)
+        await self.jobs.start()
+        await self.jobs.consume(self._on_job, prefetch=self.settings.worker_concurrency)
+        log.info(
+            "worker %s taking jobs (concurrency %d, plugins: %s)",
+            self.worker_id,
+            self.settings.worker_concurrency,
+            ", ".join(sorted(self.registry.plugins)) or "none",
+        )
+
+    async def drain(self, grace: float | None = None) -> None:
+        """Stop taking jobs; let running ones finish within ``grace``; hand back the rest."""
+        grace = self.settings.drain_grace if grace is None else grace
+        self._draining = True
+        await self.jobs.stop_consuming()
+        running = [run.task for run in self._runs.values() if run.task is not None]
+        if running:
+            log.info("draining: %d running jobs get %.0fs to finish", len(running), grace)
+            _, late = await asyncio.wait(running, timeout=grace)
+            for run in list(self._runs.values()):
+                if run.task in late:
+                    run.handed_back = True
+                    run.task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.drain(0 if not self._draining else None)
+        await self._tasks.close()
+        await self.client.close()
+
+    # -- jobs --------------------------------------------------------------------------
+
+    async def _on_job(self, delivery: JobDelivery) -> None:
+        job = delivery.job
+        if self._draining:
+            await delivery.requeue()
+            return
+        if delivery.attempt > self.settings.job_max_attempts:
+            self.stats.abandoned += 1
+            reason = (
+                f"abandoned after {delivery.attempt - 1} deliveries: each ended without an "
+                "acknowledgement (the worker running it died)"
+            )
+            log.error("task %s (%s) %s", job.id, job.plugin, reason)
+            await self._tell_user(delivery, reason)
+            await delivery.dead_letter(reason)
+            return
+        run = _Run(delivery)
+        self._runs[job.id] = run
+        run.task = self._tasks.spawn(self._run(run), name=f"job:{job.id}")
+
+    async def _run(self, run: _Run) -> None:
+        delivery = run.delivery
+        job = delivery.job
+        self.stats.started += 1
+        self.stats.redeliveries += delivery.redelivered
+        self.stats.running[job.id] = job.plugin
+        key = task_key(job.id)
+        if self._control is not None:
+            await self._control.bind(key)
+        attempt = Attempt(delivery.attempt, delivery.redelivered, self.worker_id)
+        log.info(
+            "task %s: %s %s for user %s (attempt %d)",
+            job.id,
+            job.type,
+            job.plugin,
+            job.user.id,
+            attempt.number,
+        )
+        try:
+            await self.runner.run(job, attempt)
+        except asyncio.CancelledError:
+            if run.handed_back:
+                self.stats.handed_back += 1
+                await delivery.requeue()
+                raise
+            self.stats.stopped += 1
+            await delivery.ack()  # the user stopped it: the run is over
+            log.info("task %s stopped", job.id)
+        except Exception as exc:  # the plugin's failure: shown to the user, parked with its error
+            self.stats.failed += 1
+            log.warning("task %s failed: %s: %s", job.id, type(exc).__name__, exc)
+            await delivery.dead_letter(f"{type(exc).__name__}: {exc}")
+        else:
+            self.stats.completed += 1
+            await delivery.ack()
+        finally:
+            self._runs.pop(job.id, None)
+            self.stats.running.pop(job.id, None)
+            if self._control is not None:
+                await self._control.unbind(key)
+
+    async def _tell_user(self, delivery: JobDelivery, reason: str) -> None:
+        emit = self.runner.emitter(delivery.job)
+        try:
+            await emit(
+                {
+                    "type": "chat:completion",
+                    "data": {"done": True, "content": "", "error": {"content": reason}},
+                }
+            )
+        except errors.EventwireError as exc:
+            log.warning("could not tell user about task %s: %s", delivery.job.id, exc)
+
+    # -- control -----------------------------------------------------------------------
+
+    async def _on_control(self, _key: str, message: Message) -> None:
+        if not isinstance(message, StopTask):
+            log.warning("worker control queue got a %s message; dropped", message.kind)
+            return
+        run = self._runs.get(message.task_id)
+        if run is None or run.task is None:
+            reply = CallReply(
+                id=message.id,
+                ok=False,
+                error="not_found",
+                message=f"task {message.task_id} is not running here",
+            )
+        elif run.delivery.job.user.id != message.user_id and message.role != "admin":
+            reply = CallReply(
+                id=message.id,
+                ok=False,
+                error=errors.PermissionDenied.code,
+                message=f"task {message.task_id} belongs to another user",
+            )
+        else:
+            run.stop_requested = True
+            run.task.cancel()
+            reply = CallReply(id=message.id, ok=True, value=message.task_id)
+        try:
+            await self.client.bus.send(message.reply_to, reply)
+        except errors.EventwireError as exc:
+            log.warning("stop reply for task %s lost: %s", message.task_id, exc)
