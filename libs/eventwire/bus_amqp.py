@@ -37,7 +37,14 @@ from .topology import QueueSpec, Topology
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/msgpack"
-_BROKER_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio.TimeoutError)
+BROKER_ERRORS = (
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,  # a RuntimeError, not an AMQPError
+    ConnectionError,
+    OSError,
+    asyncio.TimeoutError,
+)
+_BROKER_ERRORS = BROKER_ERRORS
 
 
 def redact(url: str) -> str:
@@ -95,18 +102,21 @@ class AmqpInbox:
     def detach(self) -> None:
         self._queue = self._exchange = None
 
+    # aiormq closes a channel whose RPC is cancelled mid-flight, so binds and unbinds are
+    # shielded: a cancelled caller (a stopped run, a closing socket) must not break the inbox.
+
     async def bind(self, key: str) -> None:
         self._keys.add(key)
         if self._queue is not None and self._exchange is not None:
             with contextlib.suppress(*_BROKER_ERRORS):  # restored on reconnect
-                await self._queue.bind(self._exchange, key)
+                await asyncio.shield(self._queue.bind(self._exchange, key))
                 self._on_broker.add(key)
 
     async def unbind(self, key: str) -> None:
         self._keys.discard(key)
         if self._queue is not None and self._exchange is not None:
             with contextlib.suppress(*_BROKER_ERRORS):  # reconciled on reconnect
-                await self._queue.unbind(self._exchange, key)
+                await asyncio.shield(self._queue.unbind(self._exchange, key))
                 self._on_broker.discard(key)
 
     async def close(self, delete: bool) -> None:
@@ -268,14 +278,18 @@ class AmqpBus:
         # A channel error leaves the connection up but our state unknown: start over.
         if self._closing or self._lost.is_set():
             return
-        self._on_close(_sender, exc)
-        if self._connection is not None:
-            task = asyncio.create_task(self._connection.close())
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._on_close(_sender, exc)  # the supervisor closes the connection and reconnects
 
     async def _supervise(self) -> None:
         while True:
             await self._lost.wait()
+            # A channel error leaves the old connection open, and with it our exclusive
+            # queues: close it first, or re-declaring them fails with RESOURCE_LOCKED.
+            old, self._connection = self._connection, None
+            if old is not None and not old.is_closed:
+                with contextlib.suppress(*_BROKER_ERRORS):
+                    async with asyncio.timeout(5):
+                        await old.close()
             await self._connect_with_backoff()
             self.reconnects += 1
             log.info("broker connection restored (reconnect #%d)", self.reconnects)

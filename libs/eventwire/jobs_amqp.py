@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
 from typing import Any
 
 import aio_pika
-import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
 
 from . import codec
-from .bus_amqp import CONTENT_TYPE, AmqpBus
+from .bus_amqp import BROKER_ERRORS, CONTENT_TYPE, AmqpBus
 from .errors import BrokerUnavailable, ProtocolError
 from .jobs import DeadJob, JobHandler
 from .protocol import Job
@@ -23,7 +21,7 @@ log = logging.getLogger(__name__)
 
 ERROR_HEADER = "x-eventwire-error"
 ATTEMPTS_HEADER = "x-eventwire-attempts"
-_BROKER_ERRORS = (aiormq.exceptions.AMQPError, ConnectionError, OSError, asyncio.TimeoutError)
+_BROKER_ERRORS = BROKER_ERRORS
 
 
 class AmqpDelivery:
@@ -56,8 +54,7 @@ class AmqpJobQueue:
     def __init__(self, bus: AmqpBus, settings: Settings) -> None:
         self._bus = bus
         self._max_payload = settings.max_payload_bytes
-        # The broker's limit is a backstop above the worker's own give-up rule.
-        self._spec = bus.topology.jobs(delivery_limit=settings.job_max_attempts + 2)
+        self._spec = bus.topology.jobs
         self._dead = bus.topology.dead_jobs
         self._channel: AbstractChannel | None = None
         self._queue: AbstractQueue | None = None
@@ -71,16 +68,22 @@ class AmqpJobQueue:
     async def attach(self, connection: AbstractConnection) -> None:
         channel = await connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=self._prefetch)
+        self._channel = channel
+        if self._handler is not None or self._queue is not None:
+            await self._declare(channel)
+        if self._handler is not None and self._queue is not None:
+            self._consumer_tag = await self._queue.consume(self._on_message, no_ack=False)
+
+    async def _declare(self, channel: AbstractChannel) -> AbstractQueue:
+        # Declared on first use, not at start: an edge that never submits creates no queue.
         await channel.declare_queue(self._dead.name, durable=True)
-        queue = await channel.declare_queue(
+        self._queue = await channel.declare_queue(
             self._spec.name, durable=True, arguments=self._spec.arguments
         )
-        self._channel, self._queue = channel, queue
-        if self._handler is not None:
-            self._consumer_tag = await queue.consume(self._on_message, no_ack=False)
+        return self._queue
 
     def detach(self) -> None:
-        self._channel = self._queue = None
+        self._channel = None
         self._consumer_tag = None
 
     def _live(self) -> AbstractChannel:
@@ -96,16 +99,20 @@ class AmqpJobQueue:
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=job.id,
         )
+        channel = self._live()
         try:
-            await self._live().default_exchange.publish(message, self._spec.name, mandatory=True)
+            if self._queue is None:
+                await self._declare(channel)
+            await channel.default_exchange.publish(message, self._spec.name, mandatory=True)
         except _BROKER_ERRORS as exc:
             raise BrokerUnavailable(f"job {job.id} not accepted: {exc}") from exc
 
     async def consume(self, handler: JobHandler, prefetch: int) -> None:
         self._handler, self._prefetch = handler, prefetch
-        if self._channel is not None and self._queue is not None:
+        if self._channel is not None:
             await self._channel.set_qos(prefetch_count=prefetch)
-            self._consumer_tag = await self._queue.consume(self._on_message, no_ack=False)
+            queue = self._queue or await self._declare(self._channel)
+            self._consumer_tag = await queue.consume(self._on_message, no_ack=False)
 
     async def stop_consuming(self) -> None:
         self._handler = None

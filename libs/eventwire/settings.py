@@ -71,7 +71,10 @@ class Settings(BaseSettings):
     plugins_dir: str | None = Field(None, description="Worker: directory of plugin files.")
     worker_concurrency: int = Field(4, gt=0, description="Worker: jobs run at the same time.")
     job_max_attempts: int = Field(
-        3, gt=0, description="Deliveries of a job whose worker died before it is dead-lettered."
+        3,
+        gt=0,
+        le=20,
+        description="Deliveries of a job whose worker died before it is dead-lettered.",
     )
     drain_grace: float = Field(
         30.0, ge=0, description="Worker: seconds running jobs get to finish on SIGTERM."

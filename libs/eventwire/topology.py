@@ -13,6 +13,9 @@ from typing import Any
 SESSION_PREFIX = "session."
 USER_PREFIX = "user."
 TASK_PREFIX = "task."
+# Fixed, so every process declares the jobs queue identically; above any worker's own
+# give-up rule (EVENTWIRE_JOB_MAX_ATTEMPTS <= 20).
+JOB_DELIVERY_BACKSTOP = 25
 MAX_KEY_BYTES = 255  # AMQP short string
 
 
@@ -89,7 +92,8 @@ class Topology:
     def dead_jobs(self) -> QueueSpec:
         return QueueSpec(f"{self.namespace}.jobs.dead", durable=True)
 
-    def jobs(self, delivery_limit: int) -> QueueSpec:
+    @property
+    def jobs(self) -> QueueSpec:
         # A quorum queue counts deliveries (x-delivery-count), so a worker can tell a
         # redelivery and give up on a job that killed its workers; the broker's own
         # delivery limit is only a backstop above the worker's.
@@ -98,7 +102,7 @@ class Topology:
             durable=True,
             arguments={
                 "x-queue-type": "quorum",
-                "x-delivery-limit": delivery_limit,
+                "x-delivery-limit": JOB_DELIVERY_BACKSTOP,
                 "x-dead-letter-exchange": "",
                 "x-dead-letter-routing-key": self.dead_jobs.name,
             },

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 
 from eventwire import Settings
-from tests.support.cluster import SECRET, delete_exchange
-from tests.support.procs import EdgeProc, Proc, SenderProc
+from tests.support.cluster import SECRET, delete_namespace
+from tests.support.procs import EdgeProc, Proc, SenderProc, WorkerProc
 from tests.support.tabs import Tab
 
 
@@ -42,6 +42,11 @@ class Processes:
         self.procs.append(proc)
         return await proc.start()
 
+    async def worker(self, env: dict[str, str], name: str = "worker") -> WorkerProc:
+        proc = WorkerProc(env, name)
+        self.procs.append(proc)
+        return await proc.start()
+
     async def close(self) -> None:
         for tab in self.tabs:
             await tab.disconnect()
@@ -50,7 +55,8 @@ class Processes:
 
 
 @pytest.fixture
-async def processes() -> AsyncIterator[Processes]:
+async def processes(env: dict[str, str]) -> AsyncIterator[Processes]:
+    # Depends on `env` so its namespace is deleted only after every process has stopped.
     p = Processes()
     try:
         yield p
@@ -62,7 +68,7 @@ async def processes() -> AsyncIterator[Processes]:
 async def env(amqp_url: str) -> AsyncIterator[dict[str, str]]:
     values = cluster_env(amqp_url)
     yield values
-    await delete_exchange(Settings(amqp_url=amqp_url, namespace=values["EVENTWIRE_NAMESPACE"]))
+    await delete_namespace(Settings(amqp_url=amqp_url, namespace=values["EVENTWIRE_NAMESPACE"]))
 
 
 async def http_json(url: str) -> tuple[int, Any]:

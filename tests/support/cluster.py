@@ -69,15 +69,22 @@ class Cluster:
             with contextlib.suppress(Exception):
                 await edge.stop()
         if not self.settings.uses_memory_bus:
-            await delete_exchange(self.settings)
+            await delete_namespace(self.settings)
 
 
-async def delete_exchange(settings: Settings) -> None:
-    """Tests isolate by namespace; remove the namespace's durable exchange afterwards."""
+async def delete_namespace(settings: Settings) -> None:
+    """Tests isolate by namespace; remove what outlives its processes (exchange, job queues).
+
+    Left behind, durable queues pile up run after run until the broker runs out of file
+    handles and stops accepting connections.
+    """
     import aio_pika
 
+    topology = Topology(settings.namespace)
     with contextlib.suppress(Exception):
         connection = await aio_pika.connect(settings.amqp_url)
         async with connection:
             channel = await connection.channel()
-            await channel.exchange_delete(Topology(settings.namespace).events.name)
+            for queue in (topology.jobs.name, topology.dead_jobs.name):
+                await channel.queue_delete(queue)
+            await channel.exchange_delete(topology.events.name)

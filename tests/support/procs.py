@@ -102,6 +102,30 @@ class EdgeProc(Proc):
                 return self
 
 
+class WorkerProc(Proc):
+    def __init__(self, env: dict[str, str], name: str = "worker") -> None:
+        super().__init__(sys.executable, "-m", "eventwire", "worker", env=env, name=name)
+        self.worker_id = ""
+
+    async def start(self) -> WorkerProc:
+        await super().start()
+        while True:
+            line = await self.readline()
+            if line.startswith("eventwire worker ready"):
+                self.worker_id = line.split("id=", 1)[1]
+                return self
+
+    async def wait(self, timeout: float = WAIT) -> int:
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} is not started")
+        async with asyncio.timeout(timeout):
+            return await self.proc.wait()
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            os.kill(self.proc.pid, sig)
+
+
 class SenderProc(Proc):
     """tests/e2e/sender.py: a plain Python process using the SDK, driven by JSON lines."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +50,10 @@ class Runner:
             return __event_caller__
         return self.client.event_call(_request_info(job))
 
-    async def run(self, job: Job, attempt: Attempt) -> None:
+    async def run(
+        self, job: Job, attempt: Attempt, *, handed_back: Callable[[], bool] = lambda: False
+    ) -> None:
+        """Run ``job``; a cancellation is a user's stop unless ``handed_back()`` (a drain)."""
         emit = self.emitter(job)
         output = _Output(emit, self.settings.stream_interval)
         try:
@@ -60,7 +64,8 @@ class Runner:
             else:
                 await self._action(job, attempt, output)
         except asyncio.CancelledError:
-            await asyncio.shield(output.stopped())
+            if not handed_back():  # a drained job runs again elsewhere: nothing ends here
+                await asyncio.shield(output.stopped())
             raise
         except Exception as exc:
             await asyncio.shield(output.failed(exc))

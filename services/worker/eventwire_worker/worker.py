@@ -139,14 +139,16 @@ class Worker:
             attempt.number,
         )
         try:
-            await self.runner.run(job, attempt)
+            await self.runner.run(job, attempt, handed_back=lambda: run.handed_back)
         except asyncio.CancelledError:
             if run.handed_back:
                 self.stats.handed_back += 1
                 await delivery.requeue()
                 raise
+            # A user's stop: this task was cancelled on purpose and the run is over, so it
+            # ends normally instead of propagating the cancellation.
             self.stats.stopped += 1
-            await delivery.ack()  # the user stopped it: the run is over
+            await delivery.ack()
             log.info("task %s stopped", job.id)
         except Exception as exc:  # the plugin's failure: shown to the user, parked with its error
             self.stats.failed += 1

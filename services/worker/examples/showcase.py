@@ -46,12 +46,29 @@ class Pipe:
             yield word + " "
             await asyncio.sleep(self.valves.delay)
         await emit({"type": "chat:message:delta", "data": {"content": "\n\n(appended by delta)"}})
-        await emit({"type": "chat:message:files", "data": {"files": [
-            {"type": "image", "url": "data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' width='40' height='40'><circle cx='20' cy='20' r='18' fill='teal'/></svg>"}
-        ]}})
+        await emit(
+            {
+                "type": "chat:message:files",
+                "data": {
+                    "files": [
+                        {
+                            "type": "image",
+                            "url": "data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' width='40' height='40'><circle cx='20' cy='20' r='18' fill='teal'/></svg>",
+                        }
+                    ]
+                },
+            }
+        )
         await emit({"type": "chat:title", "data": "eventwire showcase"})
         await emit({"type": "chat:tags", "data": ["demo", "eventwire"]})
-        await emit({"type": "citation", "data": {"document": ["A citation."], "source": {"name": "cite.md"}}})
+        await emit(
+            {
+                "type": "citation",
+                "data": {"document": ["A citation."], "source": {"name": "cite.md"}},
+            }
+        )
         await emit({"type": "chat:message:favorite", "data": {"favorite": True}})
         await emit({"type": "execute", "data": {"code": "console.log('hello from eventwire')"}})
-        await emit({"type": "notification", "data": {"type": "success", "content": "Showcase done"}})
+        await emit(
+            {"type": "notification", "data": {"type": "success", "content": "Showcase done"}}
+        )
