@@ -13,6 +13,9 @@ from .settings import Settings, get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return _bench(argv[1:])  # its own parser: every flag goes to the benchmark
     parser = _parser()
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -72,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--timeout", type=float)
     call.add_argument("event", help='JSON, e.g. \'{"type":"confirmation","data":{"title":"ok?"}}\'')
     call.set_defaults(handler=_call)
+
+    # Listed for --help only: main() hands `bench ...` to the benchmark's own parser.
+    sub.add_parser("bench", help="benchmark against python-socketio (source checkout; see --help)")
     return parser
 
 
@@ -144,6 +150,19 @@ def _call(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(answer))
 
     return _run_async(go())
+
+
+def _bench(argv: list[str]) -> int:
+    # The benchmark lives in the repository's tests/bench, not in the installed package.
+    import importlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "tests" / "bench" / "runner.py").is_file():
+        print("eventwire bench runs from a source checkout (tests/bench)", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(root))
+    return int(importlib.import_module("tests.bench.runner").main(argv))
 
 
 def _json(text: str) -> Any:
