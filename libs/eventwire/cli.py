@@ -176,8 +176,26 @@ def _run_async(coro: Any) -> int:
     from .errors import EventwireError
 
     try:
-        asyncio.run(coro)
+        _run_loop(coro, get_settings().loop)
     except EventwireError as exc:
         print(f"eventwire: {exc.code}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _run_loop(coro: Any, kind: str) -> None:
+    """Run on uvloop when installed (extra ``speed``) unless EVENTWIRE_LOOP=asyncio."""
+    if kind != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                coro.close()
+                raise SystemExit(
+                    "EVENTWIRE_LOOP=uvloop but uvloop is not installed: "
+                    "pip install 'eventwire[speed]'"
+                ) from None
+        else:
+            uvloop.run(coro)
+            return
+    asyncio.run(coro)

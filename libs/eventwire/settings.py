@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +69,10 @@ class Settings(BaseSettings):
         "*", description="Comma-separated origins allowed to open sockets ('*' = any)."
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    loop: Literal["auto", "asyncio", "uvloop"] = Field(
+        "auto",
+        description="Event loop of the eventwire command: auto = uvloop when installed.",
+    )
 
     @property
     def secret(self) -> str:

@@ -35,6 +35,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--only", default=",".join(SCENARIOS), help="comma list of " + ", ".join(SCENARIOS)
     )
+    p.add_argument(
+        "--systems", default="eventwire,socketio,floor", help="emit systems to run (comma list)"
+    )
     p.add_argument("--ks", default=None, help="edge process counts, e.g. 1,2,4")
     p.add_argument("--clients", type=int, help="connected clients in the emit scenarios")
     p.add_argument("--burst", type=int, help="events per max-throughput burst")
@@ -124,7 +127,7 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-async def run(opts: Options, only: set[str]) -> dict[str, Any]:
+async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any]:
     results: dict[str, Any] = {
         "started": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": machine(),
@@ -134,10 +137,13 @@ async def run(opts: Options, only: set[str]) -> dict[str, Any]:
     began = time.monotonic()
     if "emit" in only:
         emit: dict[str, dict[str, Any]] = {"eventwire": {}, "socketio": {}, "floor": {}}
-        log("emit: python-socketio single process (floor)")
-        emit["floor"]["1"] = await scenarios.emit(opts, "floor", 1)
+        if "floor" in systems:
+            log("emit: python-socketio single process (floor)")
+            emit["floor"]["1"] = await scenarios.emit(opts, "floor", 1)
         for k in opts.ks:
             for system in ("eventwire", "socketio"):
+                if system not in systems:
+                    continue
                 log(f"emit: {system} K={k}")
                 emit[system][str(k)] = await scenarios.emit(opts, system, k)
         results["emit"] = emit
@@ -179,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = only - set(SCENARIOS)
     if unknown:
         raise SystemExit(f"unknown scenarios {sorted(unknown)}; choose from {SCENARIOS}")
-    results = asyncio.run(run(opts, only))
+    systems = {s.strip() for s in args.systems.split(",") if s.strip()}
+    results = asyncio.run(run(opts, only, systems))
     print(write(results, args.out, args.name))
     log(f"wrote {args.out}/{args.name}.{{json,md,png}} in {results['seconds']:.0f} s")
     return 0
