@@ -1,16 +1,16 @@
-# Quick start: `make run` (edge node + demo sender), `make test` (everything).
+# Quick start: `make run` (edge node + worker on the examples), `make test` (everything).
 # Both create .venv and install on first use.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit integration e2e clean
+.PHONY: run test lint typecheck unit integration e2e bench bench-quick soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,speed,plugins]'
+	$(BIN)/pip install --quiet -e '.[dev,speed,plugins,bench]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -34,6 +34,17 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
+
+# Benchmarks against python-socketio and the bare floors (README "Performance"); results in
+# tests/bench/results/. BENCH_ARGS passes flags, e.g. make bench BENCH_ARGS="--ks 1,2".
+bench: $(STAMP)
+	$(BIN)/eventwire bench $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/eventwire bench --quick --name quick $(BENCH_ARGS)
+
+soak: $(STAMP)
+	$(BIN)/eventwire bench --only soak --name soak $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

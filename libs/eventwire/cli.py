@@ -13,6 +13,9 @@ from .settings import Settings, get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return _bench(argv[1:])  # its own parser: every flag goes to the benchmark
     parser = _parser()
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -90,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--timeout", type=float)
     call.add_argument("event", help='JSON, e.g. \'{"type":"confirmation","data":{"title":"ok?"}}\'')
     call.set_defaults(handler=_call)
+
+    # Listed for --help only: main() hands `bench ...` to the benchmark's own parser.
+    sub.add_parser("bench", help="benchmark against python-socketio (source checkout; see --help)")
     return parser
 
 
@@ -179,6 +185,19 @@ def _call(args: argparse.Namespace, settings: Settings) -> int:
     return _run_async(go())
 
 
+def _bench(argv: list[str]) -> int:
+    # The benchmark lives in the repository's tests/bench, not in the installed package.
+    import importlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "tests" / "bench" / "runner.py").is_file():
+        print("eventwire bench runs from a source checkout (tests/bench)", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(root))
+    return int(importlib.import_module("tests.bench.runner").main(argv))
+
+
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
@@ -190,8 +209,26 @@ def _run_async(coro: Any) -> int:
     from .errors import EventwireError
 
     try:
-        asyncio.run(coro)
+        _run_loop(coro, get_settings().loop)
     except EventwireError as exc:
         print(f"eventwire: {exc.code}: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _run_loop(coro: Any, kind: str) -> None:
+    """Run on uvloop when installed (extra ``speed``) unless EVENTWIRE_LOOP=asyncio."""
+    if kind != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if kind == "uvloop":
+                coro.close()
+                raise SystemExit(
+                    "EVENTWIRE_LOOP=uvloop but uvloop is not installed: "
+                    "pip install 'eventwire[speed]'"
+                ) from None
+        else:
+            uvloop.run(coro)
+            return
+    asyncio.run(coro)

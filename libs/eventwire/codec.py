@@ -17,11 +17,16 @@ _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 def encode(message: Message, max_bytes: int | None = None) -> bytes:
     """Serialise a bus message; refuse it when larger than ``max_bytes``."""
     try:
-        body: bytes = msgpack.packb(
-            {"v": VERSION, **message.model_dump(mode="python")}, use_bin_type=True
-        )
-    except (TypeError, ValueError, OverflowError) as exc:
-        raise ProtocolError(f"{message.kind} message is not serialisable: {exc}") from exc
+        # The fields as they are (no deep copy as model_dump makes): the plain values events
+        # carry pack the same. Anything msgpack refuses gets pydantic's conversion first.
+        body: bytes = msgpack.packb({"v": VERSION, **dict(message)}, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError):
+        try:
+            body = msgpack.packb(
+                {"v": VERSION, **message.model_dump(mode="python")}, use_bin_type=True
+            )
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ProtocolError(f"{message.kind} message is not serialisable: {exc}") from exc
     if max_bytes is not None and len(body) > max_bytes:
         raise PayloadTooLarge(
             f"{message.kind} message is {len(body)} bytes, over the {max_bytes}-byte limit"

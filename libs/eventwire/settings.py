@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -87,6 +88,10 @@ class Settings(BaseSettings):
     )
     stream_interval: float = Field(
         0.05, ge=0, description="Worker: least seconds between streamed deltas (throttling)."
+    )
+    loop: Literal["auto", "asyncio", "uvloop"] = Field(
+        "auto",
+        description="Event loop of the eventwire command: auto = uvloop when installed.",
     )
 
     @property

@@ -1,0 +1,206 @@
+"""What every scenario shares: the processes it starts (all stopped by PID), the clients'
+identities, and collecting what the load processes saw."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psutil
+
+from eventwire import mint_token
+from tests.bench.control import Child
+from tests.support.cluster import delete_namespace
+from tests.support.procs import EdgeProc, Proc
+
+ROOT = Path(__file__).resolve().parents[2]
+P = TypeVar("P", bound=Proc)
+SECRET = "eventwire-bench-secret-key-that-is-long-enough-for-hs256"
+
+
+@dataclass
+class Options:
+    amqp_url: str
+    clients: int = 200
+    load_procs: int = 2
+    ks: tuple[int, ...] = (1, 2, 4)
+    rate: float = 500.0
+    rate_seconds: float = 8.0
+    burst: int = 10_000
+    window: int = 100
+    call_rate: float = 200.0
+    call_seconds: float = 8.0
+    conn_sizes: tuple[int, ...] = (1000, 5000)
+    soak_seconds: float = 120.0
+    soak_rate: float = 500.0
+    stall_seconds: float = 10.0
+    edge_loop: str = ""  # EVENTWIRE_LOOP for edge nodes ("" = their default)
+
+
+class Lab:
+    """Starts processes for one scenario and stops every one of them, by PID, at exit."""
+
+    def __init__(self, opts: Options) -> None:
+        self.opts = opts
+        self.namespace = f"ewbench-{uuid.uuid4().hex[:8]}"
+        self.procs: list[Proc] = []
+        self.env = {
+            "AMQP_URL": opts.amqp_url,
+            "WEBUI_SECRET_KEY": SECRET,
+            "EVENTWIRE_NAMESPACE": self.namespace,
+            "EVENTWIRE_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+            ),
+        }
+        if opts.edge_loop:
+            self.env["EVENTWIRE_LOOP"] = opts.edge_loop
+
+    async def start(self, proc: P) -> P:
+        self.procs.append(proc)
+        await proc.start()
+        return proc
+
+    async def edge(self) -> EdgeProc:
+        return await self.start(EdgeProc(self.env, name=f"edge{len(self.procs)}"))
+
+    async def child(self, module: str, *args: str, name: str) -> Child:
+        return await self.start(Child(f"tests.bench.{module}", *args, env=self.env, name=name))
+
+    async def loads(self) -> list[Child]:
+        return list(
+            await asyncio.gather(
+                *(self.child("load", name=f"load{i}") for i in range(self.opts.load_procs))
+            )
+        )
+
+    async def close(self) -> None:
+        await asyncio.gather(*(p.stop() for p in reversed(self.procs)), return_exceptions=True)
+        self.procs.clear()
+        await delete_namespace_named(self.opts.amqp_url, self.namespace)
+
+
+@contextlib.asynccontextmanager
+async def lab(opts: Options) -> AsyncIterator[Lab]:
+    the_lab = Lab(opts)
+    try:
+        yield the_lab
+    finally:
+        await the_lab.close()
+
+
+async def delete_namespace_named(amqp_url: str, namespace: str) -> None:
+    """eventwire's ``<ns>.events`` and the baseline's fanout exchange (named ``<ns>``)."""
+    from eventwire import Settings
+
+    await delete_namespace(Settings(amqp_url=amqp_url, namespace=namespace))
+    import aio_pika
+
+    with contextlib.suppress(Exception):
+        connection = await aio_pika.connect(amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            await channel.exchange_delete(namespace)
+
+
+def users(n: int) -> list[str]:
+    return [f"u{i:05d}" for i in range(n)]
+
+
+def spread(urls: list[str], names: list[str], loads: int) -> list[list[list[str]]]:
+    """Client i -> server i % len(urls), held by load process i % loads."""
+    per_load: list[list[list[str]]] = [[] for _ in range(loads)]
+    for i, user in enumerate(names):
+        per_load[(i // len(urls)) % loads].append(
+            [urls[i % len(urls)], user, mint_token(user, SECRET, expires_in=86400)]
+        )
+    return per_load
+
+
+async def connect(loads: list[Child], per_load: list[list[list[str]]]) -> dict[str, Any]:
+    started = time.perf_counter()
+    replies = await asyncio.gather(
+        *(load.request("connect", targets=t) for load, t in zip(loads, per_load, strict=True))
+    )
+    return {
+        "seconds": time.perf_counter() - started,
+        "clients": [c for r in replies for c in r["clients"]],
+    }
+
+
+async def drain(
+    loads: list[Child], expected: int, stall: float, samples: bool = True
+) -> dict[str, Any]:
+    """Wait until ``expected`` events arrived or none arrived for ``stall`` s; merge reports."""
+    last, still = -1, time.monotonic()
+    while True:
+        counts = await asyncio.gather(*(load.request("count") for load in loads))
+        total = sum(c["received"] for c in counts)
+        if total >= expected:
+            break
+        if total != last:
+            last, still = total, time.monotonic()
+        elif time.monotonic() - still > stall:
+            break
+        await asyncio.sleep(0.1)
+    reports = await asyncio.gather(*(load.request("report", samples=samples) for load in loads))
+    seqs = [s for r in reports for s in r["seqs"]]
+    firsts = [r["first_recv"] for r in reports if r["first_recv"] is not None]
+    lasts = [r["last_recv"] for r in reports if r["last_recv"] is not None]
+    return {
+        "received": len(seqs),
+        "unique": len(set(seqs)),
+        "first_recv": min(firsts) if firsts else None,
+        "last_recv": max(lasts) if lasts else None,
+        "latency_us": [v for r in reports for v in r.get("latency_us", [])],
+    }
+
+
+async def reset(loads: list[Child]) -> None:
+    await asyncio.gather(*(load.request("reset") for load in loads))
+
+
+def percentiles(values: list[int], unit: float = 1000.0) -> dict[str, float | None]:
+    """p50/p90/p99/max of microsecond samples, in ms by default."""
+    if not values:
+        return {"p50": None, "p90": None, "p99": None, "max": None, "n": 0}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / unit
+
+    return {
+        "p50": at(0.5),
+        "p90": at(0.9),
+        "p99": at(0.99),
+        "max": ordered[-1] / unit,
+        "n": len(ordered),
+    }
+
+
+def rss(pids: dict[str, int]) -> dict[str, int]:
+    out = {}
+    for name, pid in pids.items():
+        with contextlib.suppress(psutil.Error):
+            out[name] = psutil.Process(pid).memory_info().rss
+    return out
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    out = {}
+    for name, pid in pids.items():
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            out[name] = times.user + times.system
+    return out
+
+
+def pids_of(procs: list[Proc]) -> dict[str, int]:
+    return {p.name: p.pid for p in procs}

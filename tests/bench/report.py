@@ -1,0 +1,305 @@
+"""Turn a run's figures into targets, a markdown table and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _get(data: dict[str, Any], *path: Any) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or str(key) not in data:
+            return None
+        data = data[str(key)]
+    return data
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each with the measured value, its threshold and whether it holds."""
+    emit = results.get("emit", {})
+    ew4 = _get(emit, "eventwire", 4, "max", "throughput")
+    ew1 = _get(emit, "eventwire", 1, "max", "throughput")
+    sio4 = _get(emit, "socketio", 4, "max", "throughput")
+    p99 = _get(emit, "eventwire", 4, "at_rate", "latency_ms", "p99")
+    call = _get(results, "calls", "eventwire", "rtt_ms", "p50")
+    rpc = _get(results, "calls", "rpc", "rtt_ms", "p50")
+    sizes = sorted(int(n) for n in results.get("connections", {}).get("eventwire", {}))
+    mem = None
+    if sizes:
+        mem = _ratio(
+            _get(results, "connections", "eventwire", sizes[-1], "bytes_per_connection"),
+            _get(results, "connections", "socketio", sizes[-1], "bytes_per_connection"),
+        )
+    soak = results.get("soak")
+    rows = [
+        ("emit throughput K=4 / baseline K=4", _ratio(ew4, sio4), ">=", 3.0, "x"),
+        ("emit throughput K=4 / eventwire K=1", _ratio(ew4, ew1), ">=", 0.8, "x"),
+        ("emit p99 latency at 500/s, K=4", p99, "<=", 2.0, "ms"),
+        ("call round trip p50 / bare aio-pika p50", _ratio(call, rpc), "<=", 2.0, "x"),
+        (
+            f"memory per idle connection / python-socketio ({sizes[-1] if sizes else '-'})",
+            mem,
+            "<=",
+            1.2,
+            "x",
+        ),
+        ("soak undelivered events", soak and soak["undelivered"], "<=", 0, "events"),
+        (
+            "soak largest growth of an edge or the emitter",
+            soak and soak["max_growth"],
+            "<=",
+            0.10,
+            "fraction",
+        ),
+    ]
+    out = []
+    for name, value, op, threshold, unit in rows:
+        holds = None
+        if value is not None:
+            holds = value >= threshold if op == ">=" else value <= threshold
+        out.append(
+            {
+                "name": name,
+                "measured": value,
+                "op": op,
+                "threshold": threshold,
+                "unit": unit,
+                "holds": holds,
+            }
+        )
+    return out
+
+
+def _f(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}"
+
+
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines: list[str] = []
+    m = results["machine"]
+    lines.append(
+        f"Run {results['started']} on {m['cpu_model']} ({m['cores']} cores), "
+        f"load average before/after {m['loadavg_before']} / {m['loadavg_after']}; "
+        f"RabbitMQ {m.get('rabbitmq', '?')}, Python {m['python']}, eventwire {m['git']}."
+    )
+    lines.append("")
+    emit = results.get("emit", {})
+    floor = _get(emit, "floor", 1)
+    rpc = _get(results, "calls", "rpc", "rtt_ms", "p50")
+    if emit:
+        lines += [
+            f"**Targeted emit**, {results['config']['clients']} clients, one event to one user. "
+            "Max = delivered events/s for a burst; latency = emit-to-receive at "
+            f"{results['config']['rate']:g} events/s. Baseline = python-socketio "
+            "AsyncAioPikaManager (fanout) with a write-only emitter; floor = one python-socketio "
+            "process emitting to its own clients, no broker.",
+            "",
+            "| K | eventwire max ev/s | baseline | vs baseline | vs floor | eventwire p50 / p99 ms"
+            " | baseline p50 / p99 ms | p99 vs baseline | p50 vs floor | p50 vs aio-pika RTT |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for k in results["config"]["ks"]:
+            ew = _get(emit, "eventwire", k) or {}
+            sio = _get(emit, "socketio", k) or {}
+            ew_max, sio_max = _get(ew, "max", "throughput"), _get(sio, "max", "throughput")
+            ew_lat, sio_lat = (
+                _get(ew, "at_rate", "latency_ms") or {},
+                _get(sio, "at_rate", "latency_ms") or {},
+            )
+            lines.append(
+                f"| {k} | {_f(ew_max, 0)} | {_f(sio_max, 0)} | {_x(_ratio(ew_max, sio_max))} | "
+                f"{_x(_ratio(ew_max, _get(floor, 'max', 'throughput')))} | "
+                f"{_f(ew_lat.get('p50'))} / {_f(ew_lat.get('p99'))} | "
+                f"{_f(sio_lat.get('p50'))} / {_f(sio_lat.get('p99'))} | "
+                f"{_x(_ratio(ew_lat.get('p99'), sio_lat.get('p99')))} | "
+                f"{_x(_ratio(ew_lat.get('p50'), _get(floor, 'at_rate', 'latency_ms', 'p50')))} | "
+                f"{_x(_ratio(ew_lat.get('p50'), rpc))} |"
+            )
+        if floor:
+            fl = floor["at_rate"]["latency_ms"]
+            lines.append(
+                f"| floor | {_f(floor['max']['throughput'], 0)} | | | | "
+                f"{_f(fl['p50'])} / {_f(fl['p99'])} | | | | |"
+            )
+        lines.append("")
+    calls = results.get("calls")
+    if calls and "eventwire" in calls:
+        ew, bare = calls["eventwire"]["rtt_ms"], _get(calls, "rpc", "rtt_ms") or {}
+        lines += [
+            f"**`__event_call__` round trip** at {calls['eventwire']['rate']:g} calls/s, worker "
+            "process -> broker -> edge -> client -> back; floor = bare aio-pika request/reply "
+            "between two processes.",
+            "",
+            "| | p50 ms | p90 ms | p99 ms | answered / errors |",
+            "|---|---|---|---|---|",
+            f"| eventwire call | {_f(ew['p50'])} | {_f(ew['p90'])} | {_f(ew['p99'])} | "
+            f"{calls['eventwire']['answered']} / {sum(calls['eventwire']['errors'].values())} |",
+            f"| bare aio-pika RTT | {_f(bare.get('p50'))} | {_f(bare.get('p90'))} | "
+            f"{_f(bare.get('p99'))} | {_get(calls, 'rpc', 'answered')} / "
+            f"{sum((_get(calls, 'rpc', 'errors') or {}).values())} |",
+            f"| ratio | {_x(_ratio(ew['p50'], bare.get('p50')))} | "
+            f"{_x(_ratio(ew['p90'], bare.get('p90')))} | "
+            f"{_x(_ratio(ew['p99'], bare.get('p99')))} | |",
+            "",
+        ]
+    conns = results.get("connections", {})
+    if conns:
+        lines += [
+            "**Idle connections** to one server (eventwire edge vs plain python-socketio, same "
+            "clients and token check).",
+            "",
+            "| clients | eventwire connect s | python-socketio connect s | eventwire KiB/conn "
+            "| python-socketio KiB/conn | memory ratio |",
+            "|---|---|---|---|---|---|",
+        ]
+        for n in sorted(int(n) for n in conns.get("eventwire", {})):
+            ew, sio = _get(conns, "eventwire", n) or {}, _get(conns, "socketio", n) or {}
+            ew_b, sio_b = ew.get("bytes_per_connection"), sio.get("bytes_per_connection")
+            lines.append(
+                f"| {n} | {_f(ew.get('connect_seconds'))} | {_f(sio.get('connect_seconds'))} | "
+                f"{_f(ew_b and ew_b / 1024, 1)} | {_f(sio_b and sio_b / 1024, 1)} | "
+                f"{_x(_ratio(ew_b, sio_b))} |"
+            )
+        lines.append("")
+    soak = results.get("soak")
+    if soak:
+        lines += [
+            f"**Soak**: {soak['seconds']:g} s at {soak['rate']:g} events/s over 2 edges; "
+            f"sent {soak['sent']}, undelivered {soak['undelivered']}, latency p50 / p99 "
+            f"{_f(soak['latency_ms']['p50'])} / {_f(soak['latency_ms']['p99'])} ms.",
+            "",
+            "| process | RSS start MiB | RSS end MiB | growth |",
+            "|---|---|---|---|",
+        ]
+        for name, start in soak["rss_start"].items():
+            end = soak["rss_end"].get(name)
+            lines.append(
+                f"| {name} | {start / 2**20:.1f} | {_f(end and end / 2**20, 1)} | "
+                f"{soak['growth'].get(name, 0) * 100:+.1f} % |"
+            )
+        lines.append("")
+    lines += [
+        "**Targets** (reported, not asserted)",
+        "",
+        "| target | measured | threshold | holds |",
+        "|---|---|---|---|",
+    ]
+    for t in results["targets"]:
+        mark = {True: "yes", False: "**no**", None: "not run"}[t["holds"]]
+        lines.append(
+            f"| {t['name']} | {_f(t['measured'], 3)} {t['unit']} | {t['op']} {t['threshold']:g} "
+            f"| {mark} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _legend(ax: Any, size: int) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=size)
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    ks = results["config"]["ks"]
+    emit = results.get("emit", {})
+    width = 0.38
+    xs = list(range(len(ks)))
+
+    ax = axes[0][0]
+    for offset, system, label in (
+        (-width / 2, "eventwire", "eventwire"),
+        (width / 2, "socketio", "AsyncAioPikaManager"),
+    ):
+        values = [_get(emit, system, k, "max", "throughput") or 0 for k in ks]
+        ax.bar([x + offset for x in xs], values, width, label=label)
+    floor = _get(emit, "floor", 1, "max", "throughput")
+    if floor:
+        ax.axhline(floor, color="gray", linestyle="--", label="1 python-socketio, no broker")
+    ax.set_xticks(xs, [f"K={k}" for k in ks])
+    ax.set_ylabel("delivered events/s")
+    ax.set_title("Targeted emit: max throughput")
+    _legend(ax, 8)
+
+    ax = axes[0][1]
+    for system, label, marker in (
+        ("eventwire", "eventwire", "o"),
+        ("socketio", "AsyncAioPikaManager", "s"),
+    ):
+        for q, style in (("p50", "-"), ("p99", "--")):
+            values = [_get(emit, system, k, "at_rate", "latency_ms", q) for k in ks]
+            ax.plot(ks, values, style, marker=marker, label=f"{label} {q}")
+    ax.axhline(2.0, color="red", linewidth=0.8, label="target p99 (K=4)")
+    ax.set_xticks(ks)
+    ax.set_xlabel("K edge processes")
+    ax.set_ylabel("ms")
+    ax.set_yscale("log")
+    ax.set_title(f"Emit-to-receive latency at {results['config']['rate']:g}/s")
+    _legend(ax, 7)
+
+    ax = axes[0][2]
+    calls = results.get("calls", {})
+    for name, label in (("eventwire", "eventwire __event_call__"), ("rpc", "bare aio-pika RTT")):
+        samples = sorted(_get(calls, name, "rtt_us") or [])
+        if samples:
+            ax.plot(
+                [s / 1000 for s in samples],
+                [(i + 1) / len(samples) for i in range(len(samples))],
+                label=label,
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("round trip ms")
+    ax.set_ylabel("fraction")
+    ax.set_title("Call round trip (CDF)")
+    _legend(ax, 8)
+
+    conns = results.get("connections", {})
+    sizes = sorted(int(n) for n in conns.get("eventwire", {}))
+    cx = list(range(len(sizes)))
+    for ax, field, scale, title in (
+        (axes[1][0], "bytes_per_connection", 1024, "Memory per idle connection (KiB)"),
+        (axes[1][1], "connect_seconds", 1, "Time to connect (s)"),
+    ):
+        for offset, system, label in (
+            (-width / 2, "eventwire", "eventwire edge"),
+            (width / 2, "socketio", "python-socketio"),
+        ):
+            values = [(_get(conns, system, n, field) or 0) / scale for n in sizes]
+            ax.bar([x + offset for x in cx], values, width, label=label)
+        ax.set_xticks(cx, [f"{n} clients" for n in sizes])
+        ax.set_title(title)
+        _legend(ax, 8)
+
+    ax = axes[1][2]
+    soak = results.get("soak")
+    if soak:
+        names = list(soak["rss_start"])
+        for name in names:
+            ax.plot(
+                [p["t"] for p in soak["series"]],
+                [p["rss"].get(name, 0) / 2**20 for p in soak["series"]],
+                label=name,
+            )
+        ax.set_xlabel("s")
+        ax.set_ylabel("RSS MiB")
+        ax.set_title(f"Soak at {soak['rate']:g}/s: memory")
+        _legend(ax, 7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

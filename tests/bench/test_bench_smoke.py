@@ -1,0 +1,39 @@
+"""The benchmark harness at its smallest against the real broker: well-formed results, not speed."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from tests.bench import report, runner
+from tests.bench.lab import Options
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_harness_produces_well_formed_results(amqp_url: str, tmp_path: Path) -> None:
+    opts = Options(
+        amqp_url=amqp_url,
+        clients=20,
+        load_procs=1,
+        ks=(1,),
+        rate=200.0,
+        rate_seconds=1.0,
+        burst=300,
+        window=20,
+    )
+    results = await runner.run(opts, {"emit"}, {"eventwire"})
+    run = results["emit"]["eventwire"]["1"]
+    assert run["at_rate"]["undelivered"] == 0
+    assert run["at_rate"]["latency_ms"]["n"] == run["at_rate"]["sent"] > 0
+    assert run["max"]["throughput"] > 0
+    names = [t["name"] for t in results["targets"]]
+    assert len(names) == len(set(names)) == 7
+    assert all({"name", "measured", "threshold", "holds"} <= set(t) for t in results["targets"])
+    table = runner.write(results, tmp_path, "smoke")
+    assert "| 1 |" in table
+    assert (tmp_path / "smoke.png").stat().st_size > 0
+    assert report.targets(results) == results["targets"]
+    assert dataclasses.asdict(opts)["ks"] == (1,)

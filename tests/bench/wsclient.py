@@ -1,0 +1,80 @@
+"""A minimal Socket.IO v5 / Engine.IO v4 client over aiohttp websockets, for load generation.
+
+python-socketio's client costs far more per event than the servers under test; this one does
+only what a benchmark tab needs: connect with ``auth``, answer pings, hand each event (and its
+ack id, for calls) to a callback, and send acks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+PATH = "/ws/socket.io/?EIO=4&transport=websocket"
+
+OnEvent = Callable[["LightClient", str, Any, int | None], None]
+
+
+class Refused(Exception):
+    pass
+
+
+class LightClient:
+    def __init__(self, url: str, token: str, on_event: OnEvent, *, user: str = "") -> None:
+        self.url = url.replace("http://", "ws://", 1).rstrip("/") + PATH
+        self.token = token
+        self.user = user
+        self.sid = ""
+        self._on_event = on_event
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def connect(self, http: aiohttp.ClientSession, timeout: float = 60.0) -> LightClient:
+        self._ws = ws = await http.ws_connect(self.url, autoping=True, timeout=timeout)
+        async with asyncio.timeout(timeout):
+            opened = await ws.receive_str()
+            if not opened.startswith("0"):
+                raise Refused(f"unexpected engine.io open packet {opened[:80]!r}")
+            await ws.send_str("40" + json.dumps({"token": self.token}))
+            answer = await ws.receive_str()
+        if answer.startswith("44"):
+            raise Refused(f"connect refused: {answer[2:200]}")
+        if not answer.startswith("40"):
+            raise Refused(f"unexpected connect answer {answer[:80]!r}")
+        self.sid = json.loads(answer[2:])["sid"]
+        self._task = asyncio.create_task(self._read())
+        return self
+
+    async def ack(self, ack_id: int, value: Any) -> None:
+        if self._ws is not None:
+            await self._ws.send_str(f"43{ack_id}" + json.dumps([value]))
+
+    async def _read(self) -> None:
+        ws = self._ws
+        if ws is None:
+            return
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            data: str = msg.data
+            if data == "2":
+                await ws.send_str("3")
+            elif data.startswith("42"):
+                start = data.index("[")
+                ack_id = int(data[2:start]) if start > 2 else None
+                packet = json.loads(data[start:])
+                self._on_event(self, packet[0], packet[1] if len(packet) > 1 else None, ack_id)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
