@@ -66,7 +66,6 @@ class Announcer:
         self._usage_timeout = settings.usage_timeout
         self._sessions: dict[str, PresentSession] = {}
         self._usage: dict[str, dict[str, float]] = {}  # sid -> model -> last report
-        self._seen: dict[str, float] = {}  # sid -> last heartbeat
         self._out: asyncio.Queue[_Change | _SnapshotFor] = asyncio.Queue()
         self._seq = 0
         self._last_sent = -math.inf
@@ -84,7 +83,6 @@ class Announcer:
     def leave(self, session_id: str) -> None:
         session = self._sessions.pop(session_id, None)
         self._usage.pop(session_id, None)
-        self._seen.pop(session_id, None)
         if session is not None:
             self._view.remove_local(self.node_id, session_id)
             self._out.put_nowait(_Change(session, online=False))
@@ -100,13 +98,6 @@ class Announcer:
         if fresh:
             self._set(session.model_copy(update={"models": tuple(sorted(usage))}))
         return True
-
-    def touch(self, session_id: str, now: float) -> None:
-        if session_id in self._sessions:
-            self._seen[session_id] = now
-
-    def last_seen(self, session_id: str) -> float | None:
-        return self._seen.get(session_id)
 
     def expire_usage(self, now: float) -> None:
         for sid, usage in list(self._usage.items()):

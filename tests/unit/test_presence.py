@@ -146,3 +146,17 @@ def test_ttl_must_outlive_two_heartbeats() -> None:
     with pytest.raises(ValidationError, match="presence_ttl"):
         Settings(presence_interval=2, presence_ttl=3)
     assert Settings().presence_ttl < 10  # the healing bound the README promises by default
+
+
+def test_announcements_round_trip_through_the_codec() -> None:
+    from eventwire import codec
+    from eventwire.protocol import ChannelEmit, PresenceSync
+
+    for message in (
+        change("a", 1, s("s1", "alice", "m1", "m2"), online=False),
+        beat("a", 7, leaving=True),
+        snapshot("a", 7, s("s1", "alice"), part=1, last=False, peers=["b"]),
+        PresenceSync(reply_to="q", node_id=None),
+        ChannelEmit(channel_id="c", payload={"channel_id": "c", "data": {"type": "typing"}}),
+    ):
+        assert codec.decode(codec.encode(message)) == message

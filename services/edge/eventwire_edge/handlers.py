@@ -240,8 +240,9 @@ class Surface:
         await self._node.sio.emit("usage", answer, to=sid)
         return answer
 
-    async def _heartbeat(self, sid: str, _member: _Member, _data: Any) -> None:
-        self._announcer.touch(sid, asyncio.get_running_loop().time())
+    async def _heartbeat(self, _sid: str, _member: _Member, _data: Any) -> None:
+        # Open WebUI stamps the user's last-active time in its database; an edge has none.
+        # Liveness needs no client heartbeat: Socket.IO pings the socket, nodes beat presence.
         self.stats.heartbeats += 1
 
     # -- helpers ---------------------------------------------------------------------------
