@@ -23,6 +23,7 @@ from .errors import (
     PayloadTooLarge,
     PermissionDenied,
     ProtocolError,
+    RateLimited,
     SessionOffline,
 )
 from .settings import Settings, get_settings
@@ -45,6 +46,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "ProtocolError",
+    "RateLimited",
     "SessionOffline",
     "Settings",
     "close",

@@ -18,8 +18,10 @@ from typing import Any, Self, cast
 
 from .bus import Bus, create_bus
 from .calls import Caller
-from .errors import BrokerUnavailable, EventValidationError, EventwireError
+from .errors import BrokerUnavailable, ConfigurationError, EventValidationError, EventwireError
 from .events import validate_event
+from .presence import Presence
+from .presence_bus import BusPresence, watched
 from .protocol import CallReply, Emit, Message
 from .settings import Settings, get_settings
 from .topology import session_key, user_key
@@ -51,18 +53,25 @@ class Eventwire:
         self._owns_bus = owns_bus
         self._caller = Caller(self.bus, self.process_id)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.presence: BusPresence | None = None
+        if self.settings.client_presence:
+            self.presence = BusPresence(self.bus, self.settings, self.process_id)
 
     async def connect(self) -> Self:
         if self._loop is None:
             if self._owns_bus:
                 await self.bus.start()
             await self._caller.start()
+            if self.presence is not None:
+                await self.presence.start()
             self._loop = asyncio.get_running_loop()
         return self
 
     async def close(self) -> None:
         if self._loop is not None:
             self._loop = None
+            if self.presence is not None:
+                await self.presence.close()
             await self._caller.close()
             if self._owns_bus:
                 await self.bus.close()
@@ -144,10 +153,36 @@ class Eventwire:
             timeout = self.settings.event_caller_timeout
         payload = {"chat_id": chat_id, "message_id": message_id, "data": event}
         return await self._on_own_loop(
-            self._caller.call(
-                user_id=user_id, session_id=session_id, payload=payload, timeout=timeout
+            watched(
+                self.presence,
+                session_id,
+                self._caller.call(
+                    user_id=user_id, session_id=session_id, payload=payload, timeout=timeout
+                ),
             )
         )
+
+    # -- presence: the cluster-wide view (eventually consistent; see README) -------------
+
+    async def _view(self) -> Presence:
+        if self._loop is None:
+            raise BrokerUnavailable("eventwire is not connected: call connect() first")
+        if self.presence is None:
+            raise ConfigurationError("presence is off for this client (EVENTWIRE_CLIENT_PRESENCE)")
+        await self.presence.ready()
+        return self.presence.view
+
+    async def is_online(self, user_id: str) -> bool:
+        """Whether ``user_id`` has at least one session on any edge node."""
+        return (await self._view()).is_online(user_id)
+
+    async def online_users(self) -> list[str]:
+        """Every user with a session on some edge node (Open WebUI's ``user-list``)."""
+        return (await self._view()).user_ids()
+
+    async def models_in_use(self) -> list[str]:
+        """Models some session reported with ``usage`` lately (Open WebUI's ``usage``)."""
+        return (await self._view()).models_in_use()
 
     def event_emitter(
         self, request_info: Mapping[str, Any], *, only_session: bool = False

@@ -76,6 +76,12 @@ class Unroutable(EventwireError):
     code = "unroutable"
 
 
+class RateLimited(EventwireError):
+    """A client sent more events than its connection may."""
+
+    code = "rate_limited"
+
+
 class CallError(EventwireError):
     """An ``__event_call__`` did not produce a value."""
 
@@ -125,6 +131,7 @@ _BY_CODE: dict[str, type[EventwireError]] = {
         BrokerUnavailable,
         OutboxFull,
         Unroutable,
+        RateLimited,
         CallError,
         CallTimeout,
         SessionOffline,

@@ -95,6 +95,73 @@ class StopTask(_Message):
     reply_to: str
 
 
+class ChannelEmit(_Message):
+    """A channel event (typing, read markers ...) for every member of ``channel.<id>``."""
+
+    kind: Literal["channel"] = "channel"
+    channel_id: str
+    payload: dict[str, Any]
+    event: str = "events:channel"
+
+
+class PresentSession(_Message):
+    """One live session as presence sees it (a value, not a message)."""
+
+    session_id: str
+    user_id: str
+    models: tuple[str, ...] = ()  # models the session reported with ``usage`` lately
+
+
+class _Announcement(_Message):
+    node_id: str
+    incarnation: str  # one per node process: a restarted node never inherits old state
+    seq: int = Field(ge=0)  # the node's change counter
+
+
+class PresenceChange(_Announcement):
+    """A session joined, changed its models, or (``online=False``) left its node."""
+
+    kind: Literal["presence.change"] = "presence.change"
+    session: PresentSession
+    online: bool = True
+
+
+class PresenceBeat(_Announcement):
+    """A node is alive at ``seq``; ``leaving``: it is shutting down cleanly."""
+
+    kind: Literal["presence.beat"] = "presence.beat"
+    leaving: bool = False
+
+
+class PresenceSnapshot(_Announcement):
+    """Every session of a node at ``seq``, in parts; sent only to the replica that asked."""
+
+    kind: Literal["presence.snapshot"] = "presence.snapshot"
+    sessions: list[PresentSession]
+    part: int = 0
+    last: bool = True
+    peers: list[str] = Field(default_factory=list)  # other nodes the sender sees as live
+
+
+class PresenceSync(_Message):
+    """Ask ``node_id`` (every node when None) for a snapshot, sent to ``reply_to``."""
+
+    kind: Literal["presence.sync"] = "presence.sync"
+    reply_to: str
+    node_id: str | None = None
+
+
 Message = Annotated[
-    Emit | CallRequest | CallCancel | CallReply | Job | StopTask, Field(discriminator="kind")
+    Emit
+    | CallRequest
+    | CallCancel
+    | CallReply
+    | Job
+    | StopTask
+    | ChannelEmit
+    | PresenceChange
+    | PresenceBeat
+    | PresenceSnapshot
+    | PresenceSync,
+    Field(discriminator="kind"),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -58,6 +58,36 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds after which the queue of a vanished edge node is deleted.",
     )
+    presence_interval: float = Field(
+        2.0, gt=0, description="Seconds between an edge node's presence heartbeats."
+    )
+    presence_ttl: float = Field(
+        6.0,
+        gt=0,
+        description="Seconds of silence after which a node's sessions leave every presence view.",
+    )
+    usage_timeout: float = Field(
+        3.0, gt=0, description="Seconds a client's `usage` report keeps its model in use."
+    )
+    client_presence: bool = Field(
+        True,
+        description="SDK processes keep a presence replica (is_online, models_in_use, and "
+        "calls to sessions of a dead edge node fail as offline within the TTL).",
+    )
+    client_event_rate: float = Field(
+        20.0, gt=0, description="Events per second one connection may send (sustained)."
+    )
+    client_event_burst: int = Field(
+        40, gt=0, description="Events one connection may send at once before the rate applies."
+    )
+    max_client_packet_bytes: int = Field(
+        64 * 1024, gt=0, description="Largest client-originated event accepted."
+    )
+    channel_authorizer: str = Field(
+        "",
+        description="'module:attribute' of a channel authorizer factory; empty = the token's "
+        "`channels` claim, admins everywhere.",
+    )
     reconnect_initial_delay: float = Field(0.2, gt=0, description="First reconnect backoff (s).")
     reconnect_max_delay: float = Field(5.0, gt=0, description="Largest reconnect backoff (s).")
     connect_timeout: float = Field(
@@ -93,6 +123,12 @@ class Settings(BaseSettings):
         "auto",
         description="Event loop of the eventwire command: auto = uvloop when installed.",
     )
+
+    @model_validator(mode="after")
+    def _presence_ttl_outlives_heartbeats(self) -> Settings:
+        if self.presence_ttl < 2 * self.presence_interval:
+            raise ValueError("presence_ttl must be at least twice presence_interval")
+        return self
 
     @property
     def secret(self) -> str:

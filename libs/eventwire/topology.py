@@ -57,6 +57,21 @@ def session_of(key: str) -> str | None:
     return key[len(SESSION_PREFIX) :] if key.startswith(SESSION_PREFIX) else None
 
 
+CHANNEL_PREFIX = "channel."
+# Every presence replica binds this one key on the events exchange: a direct exchange delivers
+# a message to every queue bound with its key, so announcements reach every replica.
+PRESENCE_KEY = "presence"
+
+
+def channel_key(channel_id: str) -> str:
+    return _key(CHANNEL_PREFIX, channel_id)
+
+
+def channel_of(key: str) -> str | None:
+    """The channel id a ``channel.<id>`` key names, else None."""
+    return key[len(CHANNEL_PREFIX) :] if key.startswith(CHANNEL_PREFIX) else None
+
+
 def _key(prefix: str, ident: str) -> str:
     key = prefix + ident
     if not ident or len(key.encode()) > MAX_KEY_BYTES:
@@ -110,3 +125,9 @@ class Topology:
 
     def reply_queue(self, process_id: str) -> QueueSpec:
         return QueueSpec(f"{self.namespace}.reply.{process_id}", exclusive=True, auto_delete=True)
+
+    def presence_queue(self, process_id: str) -> QueueSpec:
+        # Exclusive: when its process dies the broker deletes it at once, so nothing piles up.
+        return QueueSpec(
+            f"{self.namespace}.presence.{process_id}", exclusive=True, auto_delete=True
+        )

@@ -1,6 +1,7 @@
 """A separate process that emits and calls through the SDK, driven by JSON lines on stdin.
 
-Requests: {"seq", "op": "emit"|"call"|"state", ...}; each gets one reply line with its seq.
+Requests: {"seq", "op": "emit"|"call"|"state"|"presence", ...}; each gets one reply line with
+its seq.
 Calls run concurrently, so a test can start one and act while it waits.
 """
 
@@ -34,6 +35,12 @@ async def handle(ew: Eventwire, request: dict[str, Any]) -> dict[str, Any]:
                 timeout=request.get("timeout"),
             )
             return {"ok": True, "value": value}
+        if op == "presence":
+            return {
+                "ok": True,
+                "users": await ew.online_users(),
+                "models": await ew.models_in_use(),
+            }
         if op == "state":
             outbox = getattr(ew.bus, "outbox", None)
             return {

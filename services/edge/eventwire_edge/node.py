@@ -27,7 +27,9 @@ from eventwire.settings import DEV_SECRET, Settings
 from eventwire.tasks import TaskSet
 from eventwire.topology import session_key, session_of, user_key
 
+from .authorizer import ChannelAuthorizer
 from .bindings import Bindings
+from .handlers import Surface
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,14 @@ class EdgeStats:
 
 
 class EdgeNode:
-    def __init__(self, settings: Settings, bus: Bus, *, node_id: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bus: Bus,
+        *,
+        node_id: str | None = None,
+        authorizer: ChannelAuthorizer | None = None,
+    ) -> None:
         self.settings = settings
         self.bus = bus
         self.node_id = node_id or uuid.uuid4().hex[:12]
@@ -62,7 +71,10 @@ class EdgeNode:
             engineio_logger=False,
         )
         # The node's own SDK client on the shared bus: external events, stop requests.
-        self.client = Eventwire(settings, bus=bus, owns_bus=False)
+        # The node has its own presence replica; this client needs none.
+        self.client = Eventwire(
+            settings.model_copy(update={"client_presence": False}), bus=bus, owns_bus=False
+        )
         self.jobs = create_job_queue(bus, settings)
         self._sessions: dict[str, Identity] = {}
         # session id -> call id -> (request, task serving it)
@@ -73,6 +85,8 @@ class EdgeNode:
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("*", self._on_unknown)
+        # Open WebUI's other socket events, presence, and client limits (handlers.py).
+        self.surface = Surface(self, authorizer)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -86,10 +100,12 @@ class EdgeNode:
         await self.jobs.start()
         self._bindings = Bindings(self._inbox)
         log.info("edge node %s consuming %s", self.node_id, spec.name)
+        await self.surface.start(self._bindings)
 
     async def stop(self) -> None:
         for sid in list(self._calls):
             await self._abort_calls(sid, "edge node shutting down")
+        await self.surface.stop()
         with contextlib.suppress(Exception):
             await self.sio.shutdown()
         await self._background.close()
@@ -109,6 +125,7 @@ class EdgeNode:
             "bound_keys": len(self._bindings.keys) if self._bindings else 0,
             "pending_calls": sum(len(c) for c in self._calls.values()),
             **asdict(self.stats),
+            **self.surface.describe(),
         }
 
     # -- Socket.IO side ----------------------------------------------------------------
@@ -129,11 +146,13 @@ class EdgeNode:
         self._sessions[sid] = identity
         await self.sio.enter_room(sid, user_key(identity.id))
         await self._bindings.acquire(session_key(sid), user_key(identity.id))
+        self.surface.connected(sid, identity, str(token))  # verified: a str
         log.debug("session %s connected for user %s", sid, identity.id)
 
     async def _on_disconnect(self, sid: str, *_reason: Any) -> None:
         identity = self._sessions.pop(sid, None)
         await self._abort_calls(sid, "client disconnected before answering")
+        await self.surface.disconnected(sid)
         if identity is not None and self._bindings is not None:
             await self._bindings.release(session_key(sid), user_key(identity.id))
         log.debug("session %s disconnected", sid)
@@ -163,6 +182,8 @@ class EdgeNode:
                     pending[1].cancel()
             case CallReply():
                 log.warning("edge queue got a reply message; dropped")
+            case _:
+                await self.surface.on_bus_message(key, message)
 
     async def _deliver(self, key: str, emit: Emit) -> None:
         sid = session_of(key)
