@@ -59,6 +59,19 @@ async def run_demo(settings: Settings, plugins: str | None) -> None:
             *(f"  {cli} chat --url {server.url} --model {m}" for m in models),
             f"  {cli} chat --url {server.url} --model ask --confirm no   (take the cancel branch)",
             f"  {cli} listen --url {server.url} --user demo     (print what reaches user demo)",
+            "  then, while listen runs, a Tool call and an Action for user demo:",
+            *(
+                f"  curl -s -X POST {server.url}{path} -H 'Content-Type: application/json' "
+                f"-H \"Authorization: Bearer $({cli} token --user demo)\" -d '{body}'"
+                for path, body in (
+                    (
+                        "/api/chat/tools",
+                        '{"tool_id":"clock_tool","name":"current_time",'
+                        '"arguments":{"timezone_offset_hours":1},"chat_id":"c","id":"m"}',
+                    ),
+                    ("/api/chat/actions/thumbs_action", '{"chat_id":"c","id":"m"}'),
+                )
+            ),
             f"Health and counters: {server.url}/healthz  {server.url}/stats . Ctrl-C stops.\n",
         ]
         print("\n".join(lines), flush=True)

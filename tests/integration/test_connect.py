@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
 from eventwire import mint_token
 from tests.support.cluster import SECRET, Cluster
-from tests.support.tabs import Refused, Tab, eventually
+from tests.support.tabs import WAIT, Refused, Tab, eventually
 
 
 @pytest.mark.parametrize(
@@ -71,3 +73,11 @@ async def test_health_and_stats(cluster: Cluster) -> None:
             stats = await response.json()
     assert stats["sessions"] == 0
     assert stats["broker_connected"] is True
+
+
+async def test_stopping_a_node_disconnects_its_sockets(cluster: Cluster) -> None:
+    edge = await cluster.edge()
+    tab = await cluster.tab(edge, "alice")
+    # Liveness, not speed: before the fix the web server waited 45 s on the open websocket.
+    await asyncio.wait_for(edge.stop(), WAIT)
+    await eventually(lambda: not tab.client.connected)

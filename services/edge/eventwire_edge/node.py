@@ -106,6 +106,11 @@ class EdgeNode:
         for sid in list(self._calls):
             await self._abort_calls(sid, "edge node shutting down")
         await self.surface.stop()
+        # Disconnect every socket ourselves: sio.shutdown() leaves websockets open, and the
+        # web server's cleanup would then wait for each handler to time out.
+        for sid in list(self._sessions):
+            with contextlib.suppress(Exception):
+                await self.sio.disconnect(sid)
         with contextlib.suppress(Exception):
             await self.sio.shutdown()
         await self._background.close()
