@@ -95,6 +95,18 @@ class StopTask(_Message):
     reply_to: str
 
 
+class ListModels(_Message):
+    """Which models do the workers offer? Any one worker answers with a ``CallReply``.
+
+    Published to ``topology.WORKERS_KEY``; the value is ``[{"id", "name"}, ...]``.
+    """
+
+    kind: Literal["list_models"] = "list_models"
+    id: str
+    reply_to: str
+
+
 Message = Annotated[
-    Emit | CallRequest | CallCancel | CallReply | Job | StopTask, Field(discriminator="kind")
+    Emit | CallRequest | CallCancel | CallReply | Job | StopTask | ListModels,
+    Field(discriminator="kind"),
 ]
