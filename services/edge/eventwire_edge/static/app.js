@@ -3,6 +3,9 @@
 // applied the way Open WebUI's Chat.svelte applies them; dialogs and `execute` answer the
 // server's acknowledgement, which is what the plugin's `__event_call__` returns.
 
+import { MESSAGE_EVENTS, newMessage } from './messages.js';
+import { el, renderMessage } from './render.js';
+
 const $ = (id) => document.getElementById(id);
 const LEVELS = new Set(['info', 'success', 'warning', 'error']);
 const INPUT_TYPES = new Set(['text', 'password', 'email', 'number', 'url', 'tel']);
@@ -23,13 +26,6 @@ window.eventwire = { state, received: [] };
 function randomId() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
 }
 
 function detailOf(body, response) {
@@ -169,26 +165,6 @@ async function loadModels() {
 
 // -- events, as Open WebUI's chatEventHandler applies them -----------------------------
 
-const MESSAGE_EVENTS = {
-  status: (m, data) => m.statusHistory.push(data ?? {}),
-  'chat:completion': (m, data) => completion(m, data ?? {}),
-  'chat:tasks:cancel': (m) => {
-    m.stopped = true;
-    m.done = true;
-  },
-  'chat:message:delta': (m, data) => (m.content += data?.content ?? ''),
-  message: (m, data) => (m.content += data?.content ?? ''),
-  'chat:message': (m, data) => (m.content = data?.content ?? ''),
-  replace: (m, data) => (m.content = data?.content ?? ''),
-  'chat:message:files': (m, data) => (m.files = data?.files ?? []),
-  files: (m, data) => (m.files = data?.files ?? []),
-  'chat:message:error': (m, data) => (m.error = data?.error ?? data),
-  'chat:message:favorite': (m, data) => (m.favorite = Boolean(data?.favorite)),
-  source: (m, data) => addSource(m, data ?? {}),
-  citation: (m, data) => addSource(m, data ?? {}),
-  'action:result': (m, data) => (m.actionResult = data),
-};
-
 async function onEvent(event, ack) {
   window.eventwire.received.push(event);
   const type = event?.data?.type ?? null;
@@ -215,28 +191,8 @@ async function onEvent(event, ack) {
   // store, so it shows every message of its user, including those another tab started.
   const message = ensureMessage(event.message_id ?? '-', event.chat_id);
   apply(message, data);
+  if (type === 'chat:completion' && data?.title) setTitle(data.title);
   render(message);
-}
-
-function completion(m, data) {
-  const delta = data.choices?.[0]?.delta?.content;
-  if (delta) m.content += delta;
-  if (data.content) m.content = data.content;
-  if (data.error) m.error = data.error;
-  for (const source of data.sources ?? []) addSource(m, source);
-  if (data.title) setTitle(data.title);
-  if (data.done) m.done = true;
-}
-
-function addSource(m, data) {
-  const name =
-    data.source?.name ?? data.metadata?.[0]?.name ?? data.metadata?.[0]?.source ?? data.source?.id ?? 'source';
-  let entry = m.sources.find((s) => s.name === name);
-  if (!entry) {
-    entry = { name, url: data.source?.url, documents: [] };
-    m.sources.push(entry);
-  }
-  entry.documents.push(...(data.document ?? []));
 }
 
 function setTitle(title) {
@@ -315,121 +271,21 @@ async function execute(code, ack) {
   }
 }
 
-// -- messages ---------------------------------------------------------------------------
+// -- messages (state in messages.js, drawing in render.js) ---------------------------
 
 function ensureMessage(id, chatId, role = 'assistant') {
   let m = state.messages.get(id);
   if (!m) {
-    m = {
-      id,
-      role,
-      chatId,
-      content: '',
-      statusHistory: [],
-      sources: [],
-      files: [],
-      done: role === 'user',
-      error: null,
-      favorite: false,
-      stopped: false,
-      node: el('article'),
-    };
+    m = newMessage(id, chatId, role);
+    m.node = el('article');
     state.messages.set(id, m);
     $('messages').append(m.node);
   }
   return m;
 }
 
-function safeUrl(url) {
-  try {
-    const parsed = new URL(url, window.location.href);
-    if (['http:', 'https:', 'blob:'].includes(parsed.protocol)) return parsed.href;
-    if (parsed.protocol === 'data:' && /^data:image\//i.test(url)) return url;
-  } catch {
-    // not a URL
-  }
-  return null;
-}
-
-function renderFiles(files) {
-  const box = el('div', 'files');
-  for (const file of files) {
-    const url = safeUrl(file?.url ?? '');
-    if (!url) continue;
-    if (file.type === 'image' || /^data:image\//i.test(url)) {
-      const img = el('img');
-      img.src = url;
-      img.alt = file.name ?? 'image';
-      box.append(img);
-    } else {
-      const link = el('a', '', file.name ?? url);
-      link.href = url;
-      link.target = '_blank';
-      link.rel = 'noopener noreferrer';
-      box.append(link);
-    }
-  }
-  return box;
-}
-
-function renderSources(sources) {
-  const box = el('div', 'sources');
-  sources.forEach((source, i) => {
-    const item = el('details', 'source');
-    item.dataset.key = `source-${i}`;
-    item.append(el('summary', '', `[${i + 1}] ${source.name}`));
-    for (const doc of source.documents) item.append(el('p', '', doc));
-    box.append(item);
-  });
-  return box;
-}
-
-function renderStatus(history, messageDone) {
-  const visible = history.filter((s) => !(s?.hidden ?? false)); // hidden: kept, not shown
-  const current = visible.at(-1);
-  if (!current) return null;
-  const line = el('span', 'status', current.description ?? '');
-  line.dataset.done = String(current.done !== false);
-  // Loading until done, as Open WebUI; also settled once the run ended (e.g. stopped).
-  if (current.done === false && !messageDone) line.classList.add('shimmer');
-  if (visible.length === 1) return line;
-  const details = el('details', 'status-history');
-  details.dataset.key = 'status-history';
-  const summary = el('summary');
-  summary.append(line);
-  const list = el('ol');
-  for (const s of visible) list.append(el('li', '', s.description ?? ''));
-  details.append(summary, list);
-  return details;
-}
-
 function render(m) {
-  const node = m.node;
-  const open = new Set([...node.querySelectorAll('details[open]')].map((d) => d.dataset.key));
-  node.className = `message ${m.role}`;
-  node.dataset.messageId = m.id;
-  node.dataset.done = String(m.done);
-  node.dataset.hiddenStatuses = String(m.statusHistory.filter((s) => s?.hidden).length);
-  const parts = [];
-  if (m.role === 'assistant') {
-    const meta = [m.model ?? 'assistant'];
-    if (m.chatId && m.chatId !== state.chatId) meta.push(`chat ${m.chatId}`);
-    if (m.stopped) meta.push('stopped');
-    const head = el('div', 'meta', meta.join(' · '));
-    if (m.favorite) head.append(el('span', 'favorite', ' ★'));
-    parts.push(head);
-    const status = renderStatus(m.statusHistory, m.done);
-    if (status) parts.push(status);
-  }
-  const content = el('div', 'content', m.content);
-  if (!m.content && !m.done) content.classList.add('typing');
-  parts.push(content);
-  if (m.files.length) parts.push(renderFiles(m.files));
-  if (m.sources.length) parts.push(renderSources(m.sources));
-  if (m.actionResult) parts.push(el('pre', 'action-result', JSON.stringify(m.actionResult)));
-  if (m.error) parts.push(el('div', 'error', m.error?.content ?? JSON.stringify(m.error)));
-  node.replaceChildren(...parts);
-  for (const d of node.querySelectorAll('details')) d.open = open.has(d.dataset.key);
+  renderMessage(m, m.node, state.chatId);
   const box = $('messages');
   box.scrollTop = box.scrollHeight;
   updateStop();
