@@ -18,7 +18,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, async_playwright, expect
 
 from eventwire import Settings
-from tests.support.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ChatPage, missing_chromium
+from tests.support.browser import ARTIFACTS, ChatPage, ChromiumProc, missing_chromium
 from tests.support.cluster import delete_namespace, token
 from tests.support.http import post
 from tests.support.procs import EdgeProc
@@ -45,15 +45,20 @@ class Site:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
+async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Browser]:
     if (why := missing_chromium()) is not None:
         pytest.fail(why, pytrace=False)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    chromium = ChromiumProc(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        await chromium.start()
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.connect_over_cdp(chromium.endpoint)
+            try:
+                yield browser
+            finally:
+                await browser.close()
+    finally:
+        await chromium.stop()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -1,13 +1,20 @@
-"""The demo page driven in Debian's chromium through Playwright (never `playwright install`)."""
+"""The demo page driven in Debian's chromium through Playwright (never `playwright install`).
+
+The test owns the chromium process (started here, stopped by PID); Playwright attaches to it
+over the DevTools protocol on a port chromium picked itself.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+
+from .procs import WAIT, Proc
 
 CHROMIUM = os.environ.get("EVENTWIRE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,6 +41,48 @@ def missing_chromium() -> str | None:
     )
 
 
+DEVTOOLS = re.compile(r"DevTools listening on (ws://\S+)")
+
+
+class ChromiumProc(Proc):
+    """Headless chromium with a throw-away profile; ``.endpoint`` is its DevTools URL."""
+
+    def __init__(self, profile: Path) -> None:
+        super().__init__(
+            CHROMIUM,
+            *CHROMIUM_ARGS,
+            "--remote-debugging-port=0",  # chromium picks a free port and prints it
+            f"--user-data-dir={profile}",
+            "about:blank",
+            env={},
+            name="chromium",
+        )
+        self.endpoint = ""
+        self._listening: asyncio.Future[str] | None = None
+
+    async def start(self) -> ChromiumProc:
+        self._listening = asyncio.get_running_loop().create_future()
+        await super().start()
+        try:
+            async with asyncio.timeout(WAIT):
+                self.endpoint = await self._listening
+        except TimeoutError:
+            raise RuntimeError(
+                "chromium did not start:\n" + "\n".join(self.stderr_lines[-20:])
+            ) from None
+        return self
+
+    async def _drain_stderr(self) -> None:
+        if self.proc is None or self.proc.stderr is None:
+            return
+        async for raw in self.proc.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            self.stderr_lines.append(line)
+            found = DEVTOOLS.search(line)
+            if found and self._listening is not None and not self._listening.done():
+                self._listening.set_result(found.group(1))
+
+
 class ChatPage:
     """One tab of the demo page, signed in as ``user`` on one edge node."""
 
@@ -48,6 +97,8 @@ class ChatPage:
     async def open(cls, browser: Browser, url: str, user: str) -> ChatPage:
         context = await browser.new_context(viewport={"width": 1000, "height": 680})
         context.set_default_timeout(WAIT_MS)
+        # Toasts stay up: an assertion on one never races its timer on a busy machine.
+        await context.add_init_script("window.eventwireToastMs = 3600 * 1000;")
         page = await context.new_page()
         chat = cls(context, page, user)
         await page.goto(url)

@@ -9,7 +9,7 @@ import { el, renderMessage } from './render.js';
 const $ = (id) => document.getElementById(id);
 const LEVELS = new Set(['info', 'success', 'warning', 'error']);
 const INPUT_TYPES = new Set(['text', 'password', 'email', 'number', 'url', 'tel']);
-const TOAST_MS = 6000;
+const TOAST_MS = window.eventwireToastMs ?? 6000; // tests keep toasts until they look
 
 const state = {
   token: null,
@@ -103,6 +103,10 @@ function signOut(why) {
   state.socket?.disconnect();
   state.socket = null;
   state.token = null;
+  state.messages.clear();
+  $('messages').replaceChildren();
+  $('chat-title').textContent = 'New chat';
+  setTags([]);
   $('chat').hidden = true;
   $('sign-out').hidden = true;
   $('login').hidden = false;
@@ -133,7 +137,10 @@ function connect() {
     setConn('connected', `${state.user.name ?? state.user.id} · session ${socket.id}`);
     $('conn').dataset.sid = socket.id;
   });
-  socket.on('disconnect', (reason) => setConn('disconnected', `disconnected (${reason})`));
+  socket.on('disconnect', (reason) => {
+    setConn('disconnected', `disconnected (${reason})`);
+    dropDialogs(); // the edge already answered their callers: client_disconnected
+  });
   socket.on('connect_error', (error) => {
     if (error.data?.code === 'invalid_token') signOut(`Signed out: ${error.message}`);
     else setConn('disconnected', `cannot connect: ${error.message}`);
@@ -244,6 +251,12 @@ function nextDialog() {
   dialog.returnValue = '';
   dialog.showModal();
   (next.kind === 'input' ? input : $('dialog-confirm')).focus();
+}
+
+function dropDialogs() {
+  state.dialogs = [];
+  state.dialog = null;
+  $('event-dialog').close();
 }
 
 function onDialogClosed() {
