@@ -82,8 +82,9 @@ async def site(edges: tuple[EdgeProc, EdgeProc], browser: Browser) -> AsyncItera
         yield s
     finally:
         for page in s.pages:
-            assert not page.errors, f"{page.user}'s page raised: {page.errors}"
             await page.close()
+    errors = {page.user: page.errors for page in s.pages if page.errors}
+    assert not errors, f"the page raised: {errors}"
 
 
 async def push(edge: EdgeProc, user: str, event: dict[str, object]) -> None:
