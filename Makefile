@@ -1,22 +1,32 @@
-# Quick start: `make run` (edge node + worker on the examples), `make test` (everything).
-# Both create .venv and install on first use.
+# Quick start: `make run` (edge node + worker on the examples, and the demo page), `make test`
+# (everything). Both create .venv and install on first use (Python, and npm for the page).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The demo page's Socket.IO client: the official npm package's build, copied, never edited.
+PAGE_DIR  := services/edge
+CLIENT_JS := $(PAGE_DIR)/eventwire_edge/static/vendor/socket.io.min.js
+# The browser tests drive Debian's chromium through Playwright (never `playwright install`).
+CHROMIUM  := /usr/bin/chromium
 
 .PHONY: run test lint typecheck unit integration e2e bench bench-quick soak clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CLIENT_JS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,speed,plugins,bench]'
 	touch $(STAMP)
 
+$(CLIENT_JS): $(PAGE_DIR)/package.json $(PAGE_DIR)/package-lock.json
+	cd $(PAGE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(@D)
+	cp $(PAGE_DIR)/node_modules/socket.io-client/dist/socket.io.min.js $@
+
 run: $(STAMP)
 	$(BIN)/eventwire run
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(CHROMIUM) lint typecheck
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -32,8 +42,12 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest tests/e2e
+
+$(CHROMIUM):
+	@echo "the browser tests need Debian's chromium; installing it (apt, as root)"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 # Benchmarks against python-socketio and the bare floors (README "Performance"); results in
 # tests/bench/results/. BENCH_ARGS passes flags, e.g. make bench BENCH_ARGS="--ks 1,2".
@@ -47,4 +61,4 @@ soak: $(STAMP)
 	$(BIN)/eventwire bench --only soak --name soak $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(PAGE_DIR)/node_modules $(CLIENT_JS)

@@ -1,7 +1,8 @@
 """``eventwire run``, ``eventwire chat`` and ``eventwire listen``: see the system work.
 
 ``run`` starts an edge node and a worker on the bundled example plugins in one process
-(``memory://`` when no broker answers); ``chat`` submits one message to a model over HTTP and
+(``memory://`` when no broker answers), with the demo page's dev login on when it listens on
+loopback; ``chat`` submits one message to a model over HTTP and
 prints the events that come back, answering dialogs; ``listen`` just prints events.
 """
 
@@ -45,17 +46,25 @@ async def run_demo(settings: Settings, plugins: str | None) -> None:
         settings = settings.model_copy(update={"amqp_url": "memory://demo"})
     if plugins:
         settings = settings.model_copy(update={"plugins_dir": plugins})
+    # The page signs in with any name only here, and never beyond this machine.
+    settings = settings.model_copy(update={"dev_login": settings.host_is_loopback})
     server = EdgeServer(settings)
+    cli = ".venv/bin/eventwire"
     await server.start()
     worker = build_worker(settings)  # memory:// buses of one URL share one broker
     try:
         await worker.start()
         models = [m["id"] for m in await worker.registry.models()]
-        cli = ".venv/bin/eventwire"
+        login = (
+            "sign in with any user name"
+            if settings.dev_login
+            else f"sign in with a token from `{cli} token --user NAME` (dev login is off)"
+        )
         lines = [
             f"\neventwire: edge node on {server.url}, worker on {len(models)} models "
             f"(bus: {settings.amqp_url.split('@')[-1]})",
-            "Try, in another terminal:",
+            f"Open the chat page: {server.url}/  ({login}; pick a model, e.g. showcase)",
+            "Or try, in another terminal:",
             *(f"  {cli} chat --url {server.url} --model {m}" for m in models),
             f"  {cli} chat --url {server.url} --model ask --confirm no   (take the cancel branch)",
             f"  {cli} listen --url {server.url} --user demo     (print what reaches user demo)",

@@ -151,6 +151,17 @@ class PresenceSync(_Message):
     node_id: str | None = None
 
 
+class ListModels(_Message):
+    """Which models do the workers offer? Any one worker answers with a ``CallReply``.
+
+    Published to ``topology.WORKERS_KEY``; the value is ``[{"id", "name"}, ...]``.
+    """
+
+    kind: Literal["list_models"] = "list_models"
+    id: str
+    reply_to: str
+
+
 Message = Annotated[
     Emit
     | CallRequest
@@ -158,6 +169,7 @@ Message = Annotated[
     | CallReply
     | Job
     | StopTask
+    | ListModels
     | ChannelEmit
     | PresenceChange
     | PresenceBeat

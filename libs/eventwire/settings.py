@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from typing import Literal
 
@@ -98,6 +99,11 @@ class Settings(BaseSettings):
     cors_allowed_origins: str = Field(
         "*", description="Comma-separated origins allowed to open sockets ('*' = any)."
     )
+    dev_login: bool = Field(
+        False,
+        description="Demo only: POST /api/dev/token gives a token for any user name "
+        "(the edge refuses to start with it on a non-loopback host).",
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     plugins_dir: str | None = Field(None, description="Worker: directory of plugin files.")
     worker_concurrency: int = Field(4, gt=0, description="Worker: jobs run at the same time.")
@@ -133,6 +139,14 @@ class Settings(BaseSettings):
     @property
     def secret(self) -> str:
         return self.webui_secret_key.get_secret_value()
+
+    @property
+    def host_is_loopback(self) -> bool:
+        """The edge listens on this machine only (where the demo's dev login is allowed)."""
+        try:
+            return self.host == "localhost" or ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
 
     @property
     def uses_memory_bus(self) -> bool:

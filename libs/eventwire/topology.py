@@ -13,6 +13,9 @@ from typing import Any
 SESSION_PREFIX = "session."
 USER_PREFIX = "user."
 TASK_PREFIX = "task."
+# Every worker's control queue is bound to this key: questions any worker may answer
+# (which models are loaded). A mandatory publish fails fast when no worker runs.
+WORKERS_KEY = "workers"
 # Fixed, so every process declares the jobs queue identically; above any worker's own
 # give-up rule (EVENTWIRE_JOB_MAX_ATTEMPTS <= 20).
 JOB_DELIVERY_BACKSTOP = 25
@@ -100,7 +103,8 @@ class Topology:
         )
 
     def worker_queue(self, worker_id: str) -> QueueSpec:
-        """Control messages for one worker: bound to ``task.<id>`` while it runs that job."""
+        """Control messages for one worker: ``task.<id>`` while it runs that job, and
+        ``WORKERS_KEY`` while it runs at all."""
         return QueueSpec(f"{self.namespace}.worker.{worker_id}", exclusive=True, auto_delete=True)
 
     @property

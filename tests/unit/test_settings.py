@@ -35,3 +35,21 @@ def test_defaults() -> None:
 def test_invalid_values_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Settings(**bad)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.1", False),
+        ("edge.example.org", False),
+    ],
+)
+def test_dev_login_is_off_by_default_and_knows_loopback_hosts(host: str, loopback: bool) -> None:
+    assert Settings().dev_login is False
+    assert Settings(host=host).host_is_loopback is loopback

@@ -1,8 +1,9 @@
-"""The edge's HTTP API, Open WebUI's paths: submit runs, stop them, let tools push events.
+"""The edge's HTTP API, Open WebUI's paths: submit runs, stop them, list models, push events.
 
-Every route authenticates with ``Authorization: Bearer <JWT>`` and answers errors as JSON
-``{"detail": ...}``: 401 for missing/invalid/expired tokens, 403 for a token that may not act
-on the target, 404 for an unknown task, 413 for oversized bodies, 422 naming the bad field.
+Every route but the demo's ``POST /api/dev/token`` authenticates with
+``Authorization: Bearer <JWT>``; errors are JSON ``{"detail": ...}``: 401 for a missing,
+invalid or expired token, 403 for a token that may not act on the target, 404 for an unknown
+task, 413 for oversized bodies, 422 naming the bad field.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from eventwire import errors
-from eventwire.auth import EVENT_SCOPE, Identity, verify_token
+from eventwire.auth import EVENT_SCOPE, Identity, mint_token, verify_token
 from eventwire.events import validate_event
-from eventwire.protocol import Job, JobUser, Message, StopTask
-from eventwire.topology import task_key
+from eventwire.protocol import Job, JobUser, ListModels, Message, StopTask
+from eventwire.settings import Settings
+from eventwire.topology import WORKERS_KEY, task_key
 
 from .node import EdgeNode
 
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=BaseModel)
 
 STOP_TIMEOUT = 10.0
+MODELS_TIMEOUT = 5.0
+DEV_TOKEN_TTL = 12 * 3600.0
 FORWARDED_HEADERS_SKIP = frozenset({"cookie", "content-length", "host", "connection"})
 
 
@@ -63,6 +67,12 @@ class EventForm(BaseModel):
     data: Any = None
 
 
+class DevLoginForm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
 class ApiError(Exception):
     def __init__(self, status: int, detail: Any) -> None:
         super().__init__(detail)
@@ -72,6 +82,19 @@ class ApiError(Exception):
 
 def _error(status: int, detail: Any) -> ApiError:
     return ApiError(status, detail)
+
+
+def check_dev_login(settings: Settings) -> None:
+    """The dev login hands out tokens for any name: only on a loopback address, never beyond."""
+    if not settings.dev_login:
+        return
+    if not settings.host_is_loopback:
+        raise errors.ConfigurationError(
+            "EVENTWIRE_DEV_LOGIN=true lets anyone sign in as anyone; refused on host "
+            f"{settings.host!r} "
+            "(it is allowed on loopback addresses only, for local demos)"
+        )
+    log.warning("dev login is on: POST /api/dev/token gives a token for any user name")
 
 
 @web.middleware
@@ -91,6 +114,8 @@ class Api:
         app.router.add_post("/api/chat/tools", self.tools)
         app.router.add_post("/api/chat/actions/{action_id}", self.actions)
         app.router.add_post("/api/tasks/stop/{task_id}", self.stop)
+        app.router.add_get("/api/models", self.models)
+        app.router.add_post("/api/dev/token", self.dev_token)
         app.router.add_post(
             "/api/v1/chats/{chat_id}/messages/{message_id}/event", self.external_event
         )
@@ -241,3 +266,50 @@ class Api:
         except errors.OutboxFull as exc:
             raise _error(503, exc.message) from None
         return web.json_response({"status": True})
+
+    async def models(self, request: web.Request) -> web.Response:
+        """Open WebUI's model list: the pipes of whichever worker answers first.
+
+        Workers on one namespace share one job queue, so each must offer the same plugins
+        (a job for a model one of them lacks fails on it); one answer stands for all.
+        """
+        self._identity(request)
+
+        def build(call_id: str, reply_to: str) -> Message:
+            return ListModels(id=call_id, reply_to=reply_to)
+
+        try:
+            reply = await self.node.client.request(WORKERS_KEY, build, MODELS_TIMEOUT)
+        except errors.Unroutable:
+            raise _error(503, "no worker is running: start one with `eventwire worker`") from None
+        except errors.BrokerUnavailable as exc:
+            raise _error(503, exc.message) from None
+        except TimeoutError:
+            raise _error(504, "no worker answered the model list in time") from None
+        if not reply.ok:
+            raise _error(502, f"the worker could not list its models: {reply.message}")
+        models = [
+            {**model, "object": "model", "owned_by": "eventwire"} for model in reply.value or []
+        ]
+        return web.json_response({"data": models})
+
+    async def dev_token(self, request: web.Request) -> web.Response:
+        """The demo page's login: a token for any user name, only with EVENTWIRE_DEV_LOGIN."""
+        if not self.node.settings.dev_login:
+            raise _error(
+                403,
+                "dev login is off (it is for local demos: EVENTWIRE_DEV_LOGIN=true); "
+                "sign in with a token instead, e.g. from `eventwire token --user NAME`",
+            )
+        form = await self._form(request, DevLoginForm)
+        token = mint_token(
+            form.name,
+            self.node.settings.secret,
+            expires_in=DEV_TOKEN_TTL,
+            name=form.name,
+            role="user",
+        )
+        log.warning("dev login: issued a token for user %s", form.name)
+        return web.json_response(
+            {"token": token, "user": {"id": form.name, "name": form.name, "role": "user"}}
+        )

@@ -1,4 +1,4 @@
-"""The edge node's HTTP side: the Socket.IO endpoint, health and stats, and serving."""
+"""The edge node's HTTP side: the Socket.IO endpoint, the API, health and stats, the demo page."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from eventwire.bus import Bus, create_bus
 from eventwire.settings import Settings
 from eventwire.signals import wait_for_signal
 
-from .api import Api, json_errors
+from .api import Api, check_dev_login, json_errors
 from .node import SOCKETIO_PATH, EdgeNode
+from .page import register_page
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ def create_app(node: EdgeNode) -> web.Application:
     Api(node).register(app)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/stats", _stats)
+    register_page(app)
     return app
 
 
@@ -49,6 +51,7 @@ class EdgeServer:
     """An edge node listening on a port; ``port=0`` picks a free one (see ``.port``)."""
 
     def __init__(self, settings: Settings, bus: Bus | None = None) -> None:
+        check_dev_login(settings)
         self.settings = settings
         self.node = EdgeNode(settings, bus or create_bus(settings))
         self.app = create_app(self.node)

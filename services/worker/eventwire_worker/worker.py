@@ -4,8 +4,9 @@ At-least-once: a job is acknowledged only after its run ends. A job whose worker
 ``job_max_attempts`` times is dead-lettered with that reason; a run that raises is
 dead-lettered with its error at once (the user already saw it, a rerun would repeat output).
 While a job runs, the worker's control queue is bound to ``task.<id>``, so a stop sent to any
-edge node reaches exactly this worker. SIGTERM drains: no new jobs, running ones get a grace
-period, the rest are handed back to the queue.
+edge node reaches exactly this worker; it is also bound to ``workers``, where any worker
+answers which models it offers (the edge's ``GET /api/models``). SIGTERM drains: no new jobs,
+running ones get a grace period, the rest are handed back to the queue.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from eventwire import errors
 from eventwire.bus import Inbox
 from eventwire.client import Eventwire
 from eventwire.jobs import JobDelivery, create_job_queue
-from eventwire.protocol import CallReply, Message, StopTask
+from eventwire.protocol import CallReply, ListModels, Message, StopTask
 from eventwire.settings import Settings
 from eventwire.tasks import TaskSet
-from eventwire.topology import task_key
+from eventwire.topology import WORKERS_KEY, task_key
 
 from .plugins import Registry
 from .runner import Attempt, Runner
@@ -70,6 +71,7 @@ class Worker:
         await self.client.connect()
         spec = self.client.bus.topology.worker_queue(self.worker_id)
         self._control = await self.client.bus.open_inbox(spec, self._on_control)
+        await self._control.bind(WORKERS_KEY)
         await self.jobs.start()
         await self.jobs.consume(self._on_job, prefetch=self.settings.worker_concurrency)
         log.info(
@@ -178,29 +180,43 @@ class Worker:
     # -- control -----------------------------------------------------------------------
 
     async def _on_control(self, _key: str, message: Message) -> None:
-        if not isinstance(message, StopTask):
-            log.warning("worker control queue got a %s message; dropped", message.kind)
-            return
+        match message:
+            case StopTask():
+                reply = self._stop(message)
+            case ListModels():
+                reply = await self._list_models(message)
+            case _:
+                log.warning("worker control queue got a %s message; dropped", message.kind)
+                return
+        try:
+            await self.client.bus.send(message.reply_to, reply)
+        except errors.EventwireError as exc:
+            log.warning("%s reply %s lost: %s", message.kind, message.id, exc)
+
+    async def _list_models(self, message: ListModels) -> CallReply:
+        try:
+            models = await self.registry.models()
+        except Exception as exc:  # a manifold's pipes() is plugin code
+            log.warning("listing models failed: %s: %s", type(exc).__name__, exc)
+            return CallReply(id=message.id, ok=False, error="plugin_error", message=str(exc))
+        return CallReply(id=message.id, ok=True, value=models)
+
+    def _stop(self, message: StopTask) -> CallReply:
         run = self._runs.get(message.task_id)
         if run is None or run.task is None:
-            reply = CallReply(
+            return CallReply(
                 id=message.id,
                 ok=False,
                 error="not_found",
                 message=f"task {message.task_id} is not running here",
             )
-        elif run.delivery.job.user.id != message.user_id and message.role != "admin":
-            reply = CallReply(
+        if run.delivery.job.user.id != message.user_id and message.role != "admin":
+            return CallReply(
                 id=message.id,
                 ok=False,
                 error=errors.PermissionDenied.code,
                 message=f"task {message.task_id} belongs to another user",
             )
-        else:
-            run.stop_requested = True
-            run.task.cancel()
-            reply = CallReply(id=message.id, ok=True, value=message.task_id)
-        try:
-            await self.client.bus.send(message.reply_to, reply)
-        except errors.EventwireError as exc:
-            log.warning("stop reply for task %s lost: %s", message.task_id, exc)
+        run.stop_requested = True
+        run.task.cancel()
+        return CallReply(id=message.id, ok=True, value=message.task_id)
