@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from tests.support.procs import Proc
+from tests.support.procs import JsonLinesProc
 
 Handler = Callable[..., Awaitable[dict[str, Any]]]
 REQUEST_TIMEOUT = 600.0
@@ -66,62 +66,11 @@ async def serve(handlers: dict[str, Handler], ready: dict[str, Any]) -> None:
         task.cancel()
 
 
-class Child(Proc):
+class Child(JsonLinesProc):
     """A started child driven through ``request``; ``info`` is what its ready line said."""
 
+    request_timeout = REQUEST_TIMEOUT
+
     def __init__(self, module: str, *args: str, env: dict[str, str], name: str) -> None:
-        super().__init__(sys.executable, "-m", module, *args, env=env, name=name)
-        self.info: dict[str, Any] = {}
-        self._next = 0
-        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._reader: asyncio.Task[None] | None = None
-
-    async def start(self) -> Child:
-        # As Proc.start, with a line limit that fits a phase's samples on one line.
-        self.proc = await asyncio.create_subprocess_exec(
-            *self.argv,
-            env={**os.environ, **self.env},
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            limit=LINE_LIMIT,
-        )
-        self._stderr_task = asyncio.create_task(self._drain_stderr())
-        while True:
-            line = await self.readline(timeout=60)
-            if line.startswith("ready "):
-                self.info = json.loads(line[6:])
-                break
-        self._reader = asyncio.create_task(self._read())
-        return self
-
-    async def _read(self) -> None:
-        while True:
-            try:
-                line = await self.readline(timeout=3600)
-            except (RuntimeError, TimeoutError) as exc:
-                for future in self._waiting.values():
-                    if not future.done():
-                        future.set_exception(RuntimeError(f"{self.name} exited: {exc}"))
-                return
-            reply = json.loads(line)
-            future = self._waiting.pop(reply.pop("seq"), None)
-            if future is not None:
-                future.set_result(reply)
-
-    async def request(self, op: str, **fields: Any) -> dict[str, Any]:
-        self._next += 1
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting[self._next] = future
-        await self.write_json({"seq": self._next, "op": op, **fields})
-        async with asyncio.timeout(REQUEST_TIMEOUT):
-            reply = await future
-        if "error" in reply:
-            raise RuntimeError(f"{self.name} {op}: {reply['error']}")
-        return reply
-
-    async def stop(self, timeout: float = 15.0) -> int | None:
-        if self._reader is not None:
-            self._reader.cancel()
-        return await super().stop(timeout)
+        # A line limit that fits a phase's samples on one line.
+        super().__init__(sys.executable, "-m", module, *args, env=env, name=name, limit=LINE_LIMIT)

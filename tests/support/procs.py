@@ -8,14 +8,15 @@ import json
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, Self
 
 WAIT = 30.0
 
 
 class Proc:
-    def __init__(self, *argv: str, env: dict[str, str], name: str) -> None:
+    def __init__(self, *argv: str, env: dict[str, str], name: str, limit: int = 2**16) -> None:
         self.argv = argv
+        self.limit = limit  # longest stdout line
         self.env = env
         self.name = name
         self.proc: asyncio.subprocess.Process | None = None
@@ -36,6 +37,7 @@ class Proc:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            limit=self.limit,
         )
         self._stderr_task = asyncio.create_task(self._drain_stderr())
         return self
@@ -126,19 +128,27 @@ class WorkerProc(Proc):
             os.kill(self.proc.pid, sig)
 
 
-class SenderProc(Proc):
-    """tests/e2e/sender.py: a plain Python process using the SDK, driven by JSON lines."""
+class JsonLinesProc(Proc):
+    """A child driven by JSON lines: it prints ``ready [json]`` once, then answers each
+    ``{"seq", "op", ...}`` request line with one ``{"seq", ...}`` line; requests may overlap.
+    """
 
-    def __init__(self, env: dict[str, str]) -> None:
-        script = os.path.join(os.path.dirname(__file__), "..", "e2e", "sender.py")
-        super().__init__(sys.executable, script, env=env, name="sender")
+    request_timeout = WAIT * 2
+
+    def __init__(self, *argv: str, env: dict[str, str], name: str, limit: int = 2**16) -> None:
+        super().__init__(*argv, env=env, name=name, limit=limit)
+        self.info: dict[str, Any] = {}  # what the ready line said
         self._next = 0
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._reader: asyncio.Task[None] | None = None
 
-    async def start(self) -> SenderProc:
+    async def start(self) -> Self:
         await super().start()
-        assert (await self.readline()) == "ready"
+        while True:
+            line = await self.readline(timeout=60)
+            if line == "ready" or line.startswith("ready "):
+                self.info = json.loads(line[6:]) if line != "ready" else {}
+                break
         self._reader = asyncio.create_task(self._read())
         return self
 
@@ -146,25 +156,37 @@ class SenderProc(Proc):
         while True:
             try:
                 line = await self.readline(timeout=3600)
-            except RuntimeError:
+            except (RuntimeError, TimeoutError) as exc:
                 for future in self._waiting.values():
                     if not future.done():
-                        future.set_exception(RuntimeError("sender exited"))
+                        future.set_exception(RuntimeError(f"{self.name} exited: {exc}"))
                 return
             reply = json.loads(line)
-            future = self._waiting.pop(reply["seq"], None)
+            future = self._waiting.pop(reply.pop("seq"), None)
             if future is not None:
                 future.set_result(reply)
 
     async def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Send one request and return its reply (without ``seq``); an ``error`` raises."""
         self._next += 1
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[self._next] = future
         await self.write_json({"seq": self._next, "op": op, **fields})
-        async with asyncio.timeout(WAIT * 2):
-            return await future
+        async with asyncio.timeout(self.request_timeout):
+            reply = await future
+        if "error" in reply:
+            raise RuntimeError(f"{self.name} {op}: {reply['error']}")
+        return reply
 
     async def stop(self, timeout: float = 15.0) -> int | None:
         if self._reader is not None:
             self._reader.cancel()
         return await super().stop(timeout)
+
+
+class SenderProc(JsonLinesProc):
+    """tests/e2e/sender.py: a plain Python process using the SDK."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        script = os.path.join(os.path.dirname(__file__), "..", "e2e", "sender.py")
+        super().__init__(sys.executable, script, env=env, name="sender")
