@@ -32,10 +32,6 @@ class Identity(BaseModel):
     chat_id: str | None = None
     message_id: str | None = None
 
-    def as_user(self) -> dict[str, Any]:
-        """The ``__user__`` shape Open WebUI injects (without valves)."""
-        return self.model_dump(include={"id", "name", "email", "role"})
-
 
 EVENT_SCOPE = "event"
 

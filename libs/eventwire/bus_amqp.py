@@ -45,7 +45,6 @@ BROKER_ERRORS = (
     OSError,
     asyncio.TimeoutError,
 )
-_BROKER_ERRORS = BROKER_ERRORS
 
 
 def redact(url: str) -> str:
@@ -113,14 +112,14 @@ class AmqpInbox:
     async def bind(self, key: str) -> None:
         self._keys.add(key)
         if self._queue is not None and self._exchange is not None:
-            with contextlib.suppress(*_BROKER_ERRORS):  # restored on reconnect
+            with contextlib.suppress(*BROKER_ERRORS):  # restored on reconnect
                 await asyncio.shield(self._queue.bind(self._exchange, key))
                 self._on_broker.add(key)
 
     async def unbind(self, key: str) -> None:
         self._keys.discard(key)
         if self._queue is not None and self._exchange is not None:
-            with contextlib.suppress(*_BROKER_ERRORS):  # reconciled on reconnect
+            with contextlib.suppress(*BROKER_ERRORS):  # reconciled on reconnect
                 await asyncio.shield(self._queue.unbind(self._exchange, key))
                 self._on_broker.discard(key)
 
@@ -129,7 +128,7 @@ class AmqpInbox:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         if self._queue is not None:
-            with contextlib.suppress(*_BROKER_ERRORS):
+            with contextlib.suppress(*BROKER_ERRORS):
                 if self._consumer_tag is not None:
                     await self._queue.cancel(self._consumer_tag)
                 if delete:
@@ -214,7 +213,7 @@ class AmqpBus:
         if len(self._outbox):
             log.warning("closing with %d emits still in the outbox", len(self._outbox))
         if self._connection is not None:
-            with contextlib.suppress(*_BROKER_ERRORS):
+            with contextlib.suppress(*BROKER_ERRORS):
                 await self._connection.close()
         self._connection = None
 
@@ -255,7 +254,7 @@ class AmqpBus:
                 await attachment.attach(connection)
             await self._flush_outbox(publisher)
         except BaseException:
-            with contextlib.suppress(*_BROKER_ERRORS):
+            with contextlib.suppress(*BROKER_ERRORS):
                 await connection.close()
             raise
         self._connection, self._channel = connection, channel
@@ -292,7 +291,7 @@ class AmqpBus:
             # queues: close it first, or re-declaring them fails with RESOURCE_LOCKED.
             old, self._connection = self._connection, None
             if old is not None and not old.is_closed:
-                with contextlib.suppress(*_BROKER_ERRORS):
+                with contextlib.suppress(*BROKER_ERRORS):
                     async with asyncio.timeout(5):
                         await old.close()
             await self._connect_with_backoff()
@@ -350,7 +349,7 @@ class AmqpBus:
             result = await self._publish(
                 publisher, self.topology.events.name, key, body, mandatory=mandatory, ttl=ttl
             )
-        except _BROKER_ERRORS as exc:
+        except BROKER_ERRORS as exc:
             if buffer:
                 self._outbox.put(Pending(key, body))
                 return
@@ -365,7 +364,7 @@ class AmqpBus:
             raise BrokerUnavailable("broker connection is down")
         try:
             await self._publish(publisher, "", queue, body)
-        except _BROKER_ERRORS as exc:
+        except BROKER_ERRORS as exc:
             raise BrokerUnavailable(f"send to {queue!r} failed: {exc}") from exc
 
     async def add_attachment(self, attachment: Attachment) -> None:

@@ -91,7 +91,6 @@ _register(TypeAdapter(Execute), "execute")
 _register(TypeAdapter(Favorite), "chat:message:favorite")
 
 KNOWN_TYPES = frozenset(_SCHEMAS)
-CALL_TYPES = frozenset({"confirmation", "input", "execute"})
 
 
 def validate_event(event: Any) -> dict[str, Any]:

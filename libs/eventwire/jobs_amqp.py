@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 
 ERROR_HEADER = "x-eventwire-error"
 ATTEMPTS_HEADER = "x-eventwire-attempts"
-_BROKER_ERRORS = BROKER_ERRORS
 
 
 class AmqpDelivery:
@@ -38,11 +37,11 @@ class AmqpDelivery:
 
     async def ack(self) -> None:
         # A lost channel means the broker already took the job back: at-least-once.
-        with contextlib.suppress(*_BROKER_ERRORS):
+        with contextlib.suppress(*BROKER_ERRORS):
             await self._incoming.ack()
 
     async def requeue(self) -> None:
-        with contextlib.suppress(*_BROKER_ERRORS):
+        with contextlib.suppress(*BROKER_ERRORS):
             await self._incoming.nack(requeue=True)
 
     async def dead_letter(self, error: str) -> None:
@@ -104,7 +103,7 @@ class AmqpJobQueue:
             if self._queue is None:
                 await self._declare(channel)
             await channel.default_exchange.publish(message, self._spec.name, mandatory=True)
-        except _BROKER_ERRORS as exc:
+        except BROKER_ERRORS as exc:
             raise BrokerUnavailable(f"job {job.id} not accepted: {exc}") from exc
 
     async def consume(self, handler: JobHandler, prefetch: int) -> None:
@@ -117,14 +116,14 @@ class AmqpJobQueue:
     async def stop_consuming(self) -> None:
         self._handler = None
         if self._queue is not None and self._consumer_tag is not None:
-            with contextlib.suppress(*_BROKER_ERRORS):
+            with contextlib.suppress(*BROKER_ERRORS):
                 await self._queue.cancel(self._consumer_tag)
         self._consumer_tag = None
 
     async def _on_message(self, incoming: AbstractIncomingMessage) -> None:
         handler = self._handler
         if handler is None:  # stopped meanwhile: give it back
-            with contextlib.suppress(*_BROKER_ERRORS):
+            with contextlib.suppress(*BROKER_ERRORS):
                 await incoming.nack(requeue=True)
             return
         try:
@@ -134,7 +133,7 @@ class AmqpJobQueue:
         except ProtocolError as exc:
             log.warning("undecodable job dead-lettered: %s", exc)
             await self.park(incoming.body, str(exc), 1)
-            with contextlib.suppress(*_BROKER_ERRORS):
+            with contextlib.suppress(*BROKER_ERRORS):
                 await incoming.ack()
             return
         await handler(AmqpDelivery(self, incoming, message))
@@ -153,7 +152,7 @@ class AmqpJobQueue:
         )
         try:
             await self._live().default_exchange.publish(message, self._dead.name, mandatory=True)
-        except _BROKER_ERRORS as exc:
+        except BROKER_ERRORS as exc:
             raise BrokerUnavailable(f"could not dead-letter job: {exc}") from exc
 
     async def take_dead(self, limit: int = 100) -> list[DeadJob]:

@@ -30,10 +30,6 @@ class Outbox:
             )
         self._items.append(item)
 
-    def requeue(self, item: Pending) -> None:
-        """Put back an item whose publish failed; it goes first, limit or not."""
-        self._items.appendleft(item)
-
     def peek(self) -> Pending:
         return self._items[0]
 

@@ -7,16 +7,14 @@ A child prints ``ready <json>`` once, then answers each request line
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 from tests.support.procs import JsonLinesProc
 
-Handler = Callable[..., Awaitable[dict[str, Any]]]
 REQUEST_TIMEOUT = 600.0
 LINE_LIMIT = 2**26
 
@@ -37,33 +35,6 @@ def run(main: Coroutine[Any, Any, None]) -> None:
         except ImportError:
             pass
     asyncio.run(main)
-
-
-async def serve(handlers: dict[str, Handler], ready: dict[str, Any]) -> None:
-    """Answer control requests on stdin until it closes (the runner stopping us)."""
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=LINE_LIMIT)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def answer(request: dict[str, Any]) -> None:
-        op = request.pop("op")
-        seq = request.pop("seq")
-        try:
-            reply = await handlers[op](**request)
-        except Exception as exc:
-            reply = {"error": f"{type(exc).__name__}: {exc}"}
-        sys.stdout.write(json.dumps({"seq": seq, **reply}) + "\n")
-        sys.stdout.flush()
-
-    sys.stdout.write("ready " + json.dumps(ready) + "\n")
-    sys.stdout.flush()
-    while line := await reader.readline():
-        task = asyncio.create_task(answer(json.loads(line)))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-    for task in tasks:
-        task.cancel()
 
 
 class Child(JsonLinesProc):

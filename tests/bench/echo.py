@@ -8,7 +8,8 @@ from typing import Any
 
 import aio_pika
 
-from tests.bench.control import run, serve
+from tests.bench.control import run
+from tests.support.procs import serve
 
 
 async def main() -> None:

@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tests.bench import drive
-from tests.bench.control import now_ns, run, serve
+from tests.bench.control import now_ns, run
+from tests.support.procs import serve
 
 
 @contextlib.asynccontextmanager

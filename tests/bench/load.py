@@ -13,8 +13,9 @@ from typing import Any
 
 import aiohttp
 
-from tests.bench.control import now_ns, run, serve
+from tests.bench.control import now_ns, run
 from tests.bench.wsclient import LightClient
+from tests.support.procs import serve
 
 
 class Load:

@@ -19,7 +19,8 @@ from aiohttp import web
 from eventwire.auth import verify_token
 from eventwire.errors import AuthenticationError
 from tests.bench import drive
-from tests.bench.control import run, serve
+from tests.bench.control import run
+from tests.support.procs import serve
 
 PATH = "/ws/socket.io"
 

@@ -8,9 +8,12 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any, Self
 
 WAIT = 30.0
+
+Handler = Callable[..., Awaitable[dict[str, Any]]]
 
 
 class Proc:
@@ -128,6 +131,33 @@ class WorkerProc(Proc):
             os.kill(self.proc.pid, sig)
 
 
+async def serve(handlers: dict[str, Handler], ready: dict[str, Any]) -> None:
+    """Answer control requests on stdin until it closes (the runner stopping us)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**26)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def answer(request: dict[str, Any]) -> None:
+        op = request.pop("op")
+        seq = request.pop("seq")
+        try:
+            reply = await handlers[op](**request)
+        except Exception as exc:
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        sys.stdout.write(json.dumps({"seq": seq, **reply}) + "\n")
+        sys.stdout.flush()
+
+    sys.stdout.write("ready " + json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    while line := await reader.readline():
+        task = asyncio.create_task(answer(json.loads(line)))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    for task in tasks:
+        task.cancel()
+
+
 class JsonLinesProc(Proc):
     """A child driven by JSON lines: it prints ``ready [json]`` once, then answers each
     ``{"seq", "op", ...}`` request line with one ``{"seq", ...}`` line; requests may overlap.
@@ -188,5 +218,4 @@ class SenderProc(JsonLinesProc):
     """tests/e2e/sender.py: a plain Python process using the SDK."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        script = os.path.join(os.path.dirname(__file__), "..", "e2e", "sender.py")
-        super().__init__(sys.executable, script, env=env, name="sender")
+        super().__init__(sys.executable, "-m", "tests.e2e.sender", env=env, name="sender")

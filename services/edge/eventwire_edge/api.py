@@ -80,10 +80,6 @@ class ApiError(Exception):
         self.detail = detail
 
 
-def _error(status: int, detail: Any) -> ApiError:
-    return ApiError(status, detail)
-
-
 def check_dev_login(settings: Settings) -> None:
     """The dev login hands out tokens for any name: only on a loopback address, never beyond."""
     if not settings.dev_login:
@@ -126,19 +122,19 @@ class Api:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
-            raise _error(401, "missing bearer token (Authorization: Bearer <JWT>)")
+            raise ApiError(401, "missing bearer token (Authorization: Bearer <JWT>)")
         try:
             return verify_token(token.strip(), self.node.settings.secret, scopes=scopes)
         except errors.AuthenticationError as exc:
-            raise _error(401, exc.message) from None
+            raise ApiError(401, exc.message) from None
 
     async def _json(self, request: web.Request) -> Any:
         try:
             return await request.json()
         except web.HTTPRequestEntityTooLarge:
-            raise _error(413, "request body too large") from None
+            raise ApiError(413, "request body too large") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise _error(422, [{"loc": ["body"], "msg": f"invalid JSON: {exc}"}]) from None
+            raise ApiError(422, [{"loc": ["body"], "msg": f"invalid JSON: {exc}"}]) from None
 
     async def _form(self, request: web.Request, form: type[F]) -> F:
         raw = await self._json(request)
@@ -149,15 +145,15 @@ class Api:
                 {"loc": ["body", *err["loc"]], "msg": err["msg"], "type": err["type"]}
                 for err in exc.errors(include_url=False)
             ]
-            raise _error(422, detail) from None
+            raise ApiError(422, detail) from None
 
     async def _submit(self, request: web.Request, identity: Identity, job: Job) -> web.Response:
         try:
             await self.node.jobs.submit(job)
         except errors.BrokerUnavailable as exc:
-            raise _error(503, exc.message) from None
+            raise ApiError(503, exc.message) from None
         except errors.PayloadTooLarge as exc:
-            raise _error(413, exc.message) from None
+            raise ApiError(413, exc.message) from None
         log.info("task %s (%s %s) submitted by user %s", job.id, job.type, job.plugin, identity.id)
         return web.json_response({"status": True, "task_id": job.id})
 
@@ -232,14 +228,14 @@ class Api:
         try:
             reply = await self.node.client.request(task_key(task_id), build, STOP_TIMEOUT)
         except errors.Unroutable:
-            raise _error(404, f"Task {task_id} not found (finished, or not started)") from None
+            raise ApiError(404, f"Task {task_id} not found (finished, or not started)") from None
         except errors.BrokerUnavailable as exc:
-            raise _error(503, exc.message) from None
+            raise ApiError(503, exc.message) from None
         except TimeoutError:
-            raise _error(504, f"the worker running task {task_id} did not answer") from None
+            raise ApiError(504, f"the worker running task {task_id} did not answer") from None
         if not reply.ok:
             status = 403 if reply.error == errors.PermissionDenied.code else 404
-            raise _error(status, reply.message)
+            raise ApiError(status, reply.message)
         return web.json_response(
             {"status": True, "message": f"Task {task_id} successfully stopped."}
         )
@@ -251,7 +247,7 @@ class Api:
         if identity.scope == EVENT_SCOPE and (
             identity.chat_id != chat_id or identity.message_id != message_id
         ):
-            raise _error(403, "this token may only push events to its own chat message")
+            raise ApiError(403, "this token may only push events to its own chat message")
         form = await self._form(request, EventForm)
         event = form.model_dump()
         try:
@@ -260,11 +256,11 @@ class Api:
                 event, user_id=identity.id, chat_id=chat_id, message_id=message_id
             )
         except errors.EventValidationError as exc:
-            raise _error(422, [{"loc": ["body", "data"], "msg": exc.message}]) from None
+            raise ApiError(422, [{"loc": ["body", "data"], "msg": exc.message}]) from None
         except errors.PayloadTooLarge as exc:
-            raise _error(413, exc.message) from None
+            raise ApiError(413, exc.message) from None
         except errors.OutboxFull as exc:
-            raise _error(503, exc.message) from None
+            raise ApiError(503, exc.message) from None
         return web.json_response({"status": True})
 
     async def models(self, request: web.Request) -> web.Response:
@@ -281,13 +277,13 @@ class Api:
         try:
             reply = await self.node.client.request(WORKERS_KEY, build, MODELS_TIMEOUT)
         except errors.Unroutable:
-            raise _error(503, "no worker is running: start one with `eventwire worker`") from None
+            raise ApiError(503, "no worker is running: start one with `eventwire worker`") from None
         except errors.BrokerUnavailable as exc:
-            raise _error(503, exc.message) from None
+            raise ApiError(503, exc.message) from None
         except TimeoutError:
-            raise _error(504, "no worker answered the model list in time") from None
+            raise ApiError(504, "no worker answered the model list in time") from None
         if not reply.ok:
-            raise _error(502, f"the worker could not list its models: {reply.message}")
+            raise ApiError(502, f"the worker could not list its models: {reply.message}")
         models = [
             {**model, "object": "model", "owned_by": "eventwire"} for model in reply.value or []
         ]
@@ -296,7 +292,7 @@ class Api:
     async def dev_token(self, request: web.Request) -> web.Response:
         """The demo page's login: a token for any user name, only with EVENTWIRE_DEV_LOGIN."""
         if not self.node.settings.dev_login:
-            raise _error(
+            raise ApiError(
                 403,
                 "dev login is off (it is for local demos: EVENTWIRE_DEV_LOGIN=true); "
                 "sign in with a token instead, e.g. from `eventwire token --user NAME`",

@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 class _Run:
     delivery: JobDelivery
     task: asyncio.Task[None] | None = None
-    stop_requested: bool = False
     handed_back: bool = False
 
 
@@ -217,6 +216,5 @@ class Worker:
                 error=errors.PermissionDenied.code,
                 message=f"task {message.task_id} belongs to another user",
             )
-        run.stop_requested = True
         run.task.cancel()
         return CallReply(id=message.id, ok=True, value=message.task_id)
