@@ -15,7 +15,7 @@ CHROMIUM  := /usr/bin/chromium
 $(STAMP): pyproject.toml $(CLIENT_JS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,speed,plugins,bench]'
+	$(BIN)/pip install --quiet -e '.[all,dev,bench]'
 	touch $(STAMP)
 
 $(CLIENT_JS): $(PAGE_DIR)/package.json $(PAGE_DIR)/package-lock.json
@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check libs services tests
 
 typecheck: $(STAMP)
-	$(BIN)/mypy -p eventwire -p eventwire_edge -p eventwire_worker
+	$(BIN)/mypy -p eventwire -p eventwire_edge -p eventwire_worker -p eventwire_cli
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
@@ -52,13 +52,13 @@ $(CHROMIUM):
 # Benchmarks against python-socketio and the bare floors (README "Performance"); results in
 # tests/bench/results/. BENCH_ARGS passes flags, e.g. make bench BENCH_ARGS="--ks 1,2".
 bench: $(STAMP)
-	$(BIN)/eventwire bench $(BENCH_ARGS)
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 bench-quick: $(STAMP)
-	$(BIN)/eventwire bench --quick --name quick $(BENCH_ARGS)
+	$(BIN)/python -m tests.bench --quick --name quick $(BENCH_ARGS)
 
 soak: $(STAMP)
-	$(BIN)/eventwire bench --only soak --name soak $(BENCH_ARGS)
+	$(BIN)/python -m tests.bench --only soak --name soak $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(PAGE_DIR)/node_modules $(CLIENT_JS)

@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 from jwt.warnings import InsecureKeyLengthWarning
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import AuthenticationError
 from .settings import DEV_SECRET
@@ -31,6 +31,8 @@ class Identity(BaseModel):
     scope: str | None = None
     chat_id: str | None = None
     message_id: str | None = None
+    # Every claim of the verified token (channel authorizers may read any of them).
+    claims: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
 
 
 EVENT_SCOPE = "event"
@@ -39,7 +41,8 @@ EVENT_SCOPE = "event"
 def verify_token(token: object, secret: str, *, scopes: tuple[str, ...] = ()) -> Identity:
     """Decode and check a token; every failure is an ``AuthenticationError`` saying why.
 
-    Scoped tokens are refused unless their scope is in ``scopes``.
+    The identity it returns carries all the token's claims (``Identity.claims``). Scoped
+    tokens are refused unless their scope is in ``scopes``.
     """
     if not isinstance(token, str) or not token:
         raise AuthenticationError("missing token: connect with auth={'token': <JWT>}")
@@ -57,7 +60,7 @@ def verify_token(token: object, secret: str, *, scopes: tuple[str, ...] = ()) ->
     if not isinstance(claims.get("id"), str) or not claims["id"]:
         raise AuthenticationError("token claim 'id' must be a non-empty string")
     try:
-        identity = Identity.model_validate(claims)
+        identity = Identity.model_validate({**claims, "claims": claims})
     except ValidationError as exc:
         raise AuthenticationError(f"token claims are malformed: {exc.errors()[0]['msg']}") from exc
     if identity.scope is not None and identity.scope not in scopes:

@@ -1,17 +1,29 @@
 """The bus seam: what edge nodes, workers and the SDK need from a message broker.
 
-Two implementations sit beside this protocol: ``bus_memory`` (one process, no broker) and
-``bus_amqp`` (RabbitMQ). Only ``bus_amqp`` imports aio-pika.
+This module imports no backend. Each backend owns a bus *and* its job queue in a package of
+its own: ``eventwire.memory`` (one process, no broker) and ``eventwire.amqp`` (RabbitMQ, the
+only place aio-pika is imported). ``eventwire.backends`` is the one place that picks one.
+
+Guarantees every backend keeps (the contract suite in ``tests/contract`` checks them):
+- a message published to a key reaches every inbox bound to that key, once each, and inboxes
+  see one publisher's messages in the order it published them;
+- ``mandatory`` publishes to a key nothing is bound to raise ``Unroutable`` at once;
+- a message with a ``ttl`` that waits longer than that in a queue is never delivered;
+- ``send`` to a queue that does not exist drops the message (as RabbitMQ does);
+- an inbox's handler is called one message at a time, in arrival order, and a handler that
+  raises loses that message only (it is logged), never the inbox.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .protocol import Message
-from .settings import Settings
 from .topology import QueueSpec, Topology
+
+if TYPE_CHECKING:
+    from .jobs import JobQueue
 
 Handler = Callable[[str, Message], Awaitable[None]]
 """Receives (routing key, message), one message at a time, in arrival order."""
@@ -23,7 +35,8 @@ class Inbox(Protocol):
     @property
     def name(self) -> str: ...
 
-    async def bind(self, key: str) -> None: ...
+    async def bind(self, key: str) -> None:
+        """Receive what is published to ``key``; kept across reconnects."""
 
     async def unbind(self, key: str) -> None: ...
 
@@ -33,6 +46,10 @@ class Bus(Protocol):
 
     @property
     def connected(self) -> bool: ...
+
+    @property
+    def outbox_depth(self) -> int:
+        """Emits held while the broker is unreachable (always 0 where it cannot be)."""
 
     async def start(self) -> None:
         """Connect and declare the topology; raise ``BrokerUnavailable`` if it cannot."""
@@ -61,17 +78,8 @@ class Bus(Protocol):
 
     async def open_inbox(self, spec: QueueSpec, handler: Handler) -> Inbox: ...
 
+    def job_queue(self) -> JobQueue:
+        """This backend's durable job queue, on this bus's connection."""
+
     def on_connection_lost(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` each time the broker connection drops."""
-
-
-def create_bus(settings: Settings) -> Bus:
-    """The bus ``settings.amqp_url`` names: ``memory://[name]`` or ``amqp://...``."""
-    topology = Topology(settings.namespace)
-    if settings.uses_memory_bus:
-        from .bus_memory import MemoryBus
-
-        return MemoryBus(settings.amqp_url, topology, max_payload=settings.max_payload_bytes)
-    from .bus_amqp import AmqpBus
-
-    return AmqpBus(settings, topology)

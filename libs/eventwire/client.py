@@ -14,15 +14,16 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self
 
-from .bus import Bus, create_bus
+from .backends import open_bus
+from .bus import Bus
 from .calls import Caller
 from .errors import BrokerUnavailable, ConfigurationError, EventValidationError, EventwireError
 from .events import validate_event
 from .presence import Presence
 from .presence_bus import BusPresence, watched
-from .protocol import CallReply, Emit, Message
+from .protocol import Emit
 from .settings import Settings, get_settings
 from .topology import session_key, user_key
 
@@ -48,7 +49,7 @@ class Eventwire:
     ) -> None:
         """``bus``: share a bus another component started (then ``owns_bus=False``)."""
         self.settings = settings or get_settings()
-        self.bus = bus or create_bus(self.settings)
+        self.bus = bus or open_bus(self.settings)
         self.process_id = new_process_id()
         self._owns_bus = owns_bus
         self._caller = Caller(self.bus, self.process_id)
@@ -86,7 +87,18 @@ class Eventwire:
 
     @property
     def pending_calls(self) -> int:
+        """Calls from this client still waiting for their answer."""
         return self._caller.pending
+
+    @property
+    def late_replies(self) -> int:
+        """Answers that arrived after their call had given up (dropped, never kept)."""
+        return self._caller.late_replies
+
+    @property
+    def outbox_depth(self) -> int:
+        """Emits held while the broker is unreachable."""
+        return self.bus.outbox_depth
 
     def _foreign_loop(self) -> asyncio.AbstractEventLoop | None:
         """The client's loop when called from another thread's loop, else None."""
@@ -101,15 +113,6 @@ class Eventwire:
         if loop is None:
             return await coro
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
-
-    async def request(
-        self,
-        key: str,
-        build: Callable[[str, str], Message],
-        timeout: float,
-    ) -> CallReply:
-        """Request/reply with any bus participant (e.g. stopping a job on its worker)."""
-        return cast(CallReply, await self._on_own_loop(self._caller.request(key, build, timeout)))
 
     async def emit(
         self,

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -65,7 +66,7 @@ class Throttle:
         self.interval = interval
         self.event_type = event_type
         self._pending: list[str] = []
-        self._last = 0.0
+        self._last = -math.inf  # the first text goes out at once
         self.sent = 0
 
     async def send(self, text: str) -> None:

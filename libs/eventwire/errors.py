@@ -58,6 +58,24 @@ class PermissionDenied(EventwireError):
     code = "forbidden"
 
 
+class NotFound(EventwireError):
+    """The named thing (a task, a plugin) does not exist here."""
+
+    code = "not_found"
+
+
+class UnknownEvent(EventwireError):
+    """A client sent an event this server has no handler for."""
+
+    code = "unknown_event"
+
+
+class PluginError(EventwireError):
+    """A plugin could not be loaded or run."""
+
+    code = "plugin_error"
+
+
 class BrokerUnavailable(EventwireError):
     """The message broker cannot be reached."""
 
@@ -128,6 +146,9 @@ _BY_CODE: dict[str, type[EventwireError]] = {
         ProtocolError,
         AuthenticationError,
         PermissionDenied,
+        NotFound,
+        UnknownEvent,
+        PluginError,
         BrokerUnavailable,
         OutboxFull,
         Unroutable,
@@ -145,3 +166,27 @@ _BY_CODE: dict[str, type[EventwireError]] = {
 def error_from_code(code: str, message: str = "") -> EventwireError:
     """Rebuild the named error a remote side reported (unknown codes become ``CallError``)."""
     return _BY_CODE.get(code, CallError)(message)
+
+
+# The HTTP status each code answers with (the edge's API, and anything else speaking HTTP).
+# Codes missing here are server-side failures: 500.
+HTTP_STATUS: dict[str, int] = {
+    ConfigurationError.code: 500,
+    EventValidationError.code: 422,
+    PayloadTooLarge.code: 413,
+    AuthenticationError.code: 401,
+    PermissionDenied.code: 403,
+    NotFound.code: 404,
+    UnknownEvent.code: 404,
+    RateLimited.code: 429,
+    BrokerUnavailable.code: 503,
+    OutboxFull.code: 503,
+    Unroutable.code: 404,
+    CallTimeout.code: 504,
+    PluginError.code: 502,
+}
+
+
+def http_status(code: str) -> int:
+    """The HTTP status for an error code (``HTTP_STATUS``), 500 for any other."""
+    return HTTP_STATUS.get(code, 500)

@@ -1,6 +1,7 @@
 """The job-queue seam: durable, acknowledged-after-the-run work for pipeline workers.
 
-``jobs_memory`` (one process) and ``jobs_amqp`` (a RabbitMQ quorum queue) sit beside it.
+Each backend owns one: ``eventwire.memory`` (one process) and ``eventwire.amqp`` (a RabbitMQ
+quorum queue); a bus hands out its own with ``Bus.job_queue()``.
 At-least-once: a job is acknowledged only after its run ends; a worker that dies mid-run leaves
 it unacknowledged and the broker hands it to another worker, with ``attempt`` counting up.
 """
@@ -10,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple, Protocol
 
-from .bus import Bus
 from .protocol import Job
-from .settings import Settings
 
 
 class JobDelivery(Protocol):
@@ -55,19 +54,3 @@ class JobQueue(Protocol):
 
     async def take_dead(self, limit: int = 100) -> list[DeadJob]:
         """Remove and return dead-lettered jobs (operators, tests)."""
-
-
-def create_job_queue(bus: Bus, settings: Settings) -> JobQueue:
-    if settings.uses_memory_bus:
-        from .bus_memory import MemoryBus
-        from .jobs_memory import MemoryJobQueue
-
-        if not isinstance(bus, MemoryBus):
-            raise TypeError("memory:// job queue needs the memory bus")
-        return MemoryJobQueue(bus)
-    from .bus_amqp import AmqpBus
-    from .jobs_amqp import AmqpJobQueue
-
-    if not isinstance(bus, AmqpBus):
-        raise TypeError("amqp:// job queue needs the AMQP bus")
-    return AmqpJobQueue(bus, settings)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
 from functools import lru_cache
-from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,7 +12,11 @@ DEV_SECRET = "t0p-s3cr3t"  # Open WebUI's own default; the edge warns when it is
 
 
 class Settings(BaseSettings):
-    """Every setting; the README's configuration table mirrors this class."""
+    """What every eventwire process shares: the broker, the secret, timeouts, presence.
+
+    Services extend it with their own knobs (``eventwire_edge.settings``,
+    ``eventwire_worker.settings``); the README's configuration tables mirror these classes.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="EVENTWIRE_", extra="ignore", populate_by_name=True, frozen=True
@@ -35,13 +37,6 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias=AliasChoices("WEBSOCKET_EVENT_CALLER_TIMEOUT", "event_caller_timeout"),
         description="Seconds an __event_call__ waits for the client's answer.",
-    )
-    forward_user_info_headers: bool = Field(
-        False,
-        validation_alias=AliasChoices(
-            "ENABLE_FORWARD_USER_INFO_HEADERS", "forward_user_info_headers"
-        ),
-        description="Forward X-OpenWebUI-User-* and chat/message headers to external tools.",
     )
     namespace: str = Field(
         "eventwire",
@@ -67,68 +62,17 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds of silence after which a node's sessions leave every presence view.",
     )
-    usage_timeout: float = Field(
-        3.0, gt=0, description="Seconds a client's `usage` report keeps its model in use."
-    )
     client_presence: bool = Field(
         True,
         description="SDK processes keep a presence replica (is_online, models_in_use, and "
         "calls to sessions of a dead edge node fail as offline within the TTL).",
-    )
-    client_event_rate: float = Field(
-        20.0, gt=0, description="Events per second one connection may send (sustained)."
-    )
-    client_event_burst: int = Field(
-        40, gt=0, description="Events one connection may send at once before the rate applies."
-    )
-    max_client_packet_bytes: int = Field(
-        64 * 1024, gt=0, description="Largest client-originated event accepted."
-    )
-    channel_authorizer: str = Field(
-        "",
-        description="'module:attribute' of a channel authorizer factory; empty = the token's "
-        "`channels` claim, admins everywhere.",
     )
     reconnect_initial_delay: float = Field(0.2, gt=0, description="First reconnect backoff (s).")
     reconnect_max_delay: float = Field(5.0, gt=0, description="Largest reconnect backoff (s).")
     connect_timeout: float = Field(
         30.0, gt=0, description="Seconds a process waits for the broker at start-up."
     )
-    host: str = Field("127.0.0.1", description="Edge node listen address.")
-    port: int = Field(8080, ge=0, le=65535, description="Edge node listen port.")
-    cors_allowed_origins: str = Field(
-        "*", description="Comma-separated origins allowed to open sockets ('*' = any)."
-    )
-    dev_login: bool = Field(
-        False,
-        description="Demo only: POST /api/dev/token gives a token for any user name "
-        "(the edge refuses to start with it on a non-loopback host).",
-    )
     log_level: str = Field("INFO", description="Python logging level.")
-    plugins_dir: str | None = Field(None, description="Worker: directory of plugin files.")
-    worker_concurrency: int = Field(4, gt=0, description="Worker: jobs run at the same time.")
-    job_max_attempts: int = Field(
-        3,
-        gt=0,
-        le=20,
-        description="Deliveries of a job whose worker died before it is dead-lettered.",
-    )
-    drain_grace: float = Field(
-        30.0, ge=0, description="Worker: seconds running jobs get to finish on SIGTERM."
-    )
-    install_requirements: bool = Field(
-        False, description="Worker: pip-install the `requirements:` of plugin frontmatter."
-    )
-    event_token_ttl: float = Field(
-        900.0, gt=0, description="Lifetime (s) of the chat-scoped token a job gives its tools."
-    )
-    stream_interval: float = Field(
-        0.05, ge=0, description="Worker: least seconds between streamed deltas (throttling)."
-    )
-    loop: Literal["auto", "asyncio", "uvloop"] = Field(
-        "auto",
-        description="Event loop of the eventwire command: auto = uvloop when installed.",
-    )
 
     @model_validator(mode="after")
     def _presence_ttl_outlives_heartbeats(self) -> Settings:
@@ -139,14 +83,6 @@ class Settings(BaseSettings):
     @property
     def secret(self) -> str:
         return self.webui_secret_key.get_secret_value()
-
-    @property
-    def host_is_loopback(self) -> bool:
-        """The edge listens on this machine only (where the demo's dev login is allowed)."""
-        try:
-            return self.host == "localhost" or ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
 
     @property
     def uses_memory_bus(self) -> bool:

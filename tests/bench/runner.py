@@ -1,4 +1,4 @@
-"""``eventwire bench`` / ``python -m tests.bench``: run the scenarios, write the results."""
+"""``python -m tests.bench`` (``make bench``): run the scenarios, write the results."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ SCENARIOS = ("emit", "calls", "connections", "soak")
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="eventwire bench",
+        prog="python -m tests.bench",
         description="Benchmark eventwire against python-socketio's AsyncAioPikaManager and the "
         "bare floors; writes results/<name>.json, .md and .png. Broker: AMQP_URL (loopback only).",
     )

@@ -18,11 +18,10 @@ from aiohttp import web
 
 from eventwire.auth import verify_token
 from eventwire.errors import AuthenticationError
+from eventwire_edge.server import SOCKETIO_PATH as PATH
 from tests.bench import drive
 from tests.bench.control import run
 from tests.support.procs import serve
-
-PATH = "/ws/socket.io"
 
 
 class BenchAioPikaManager(socketio.AsyncAioPikaManager):  # type: ignore[misc]

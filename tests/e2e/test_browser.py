@@ -11,13 +11,13 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, async_playwright, expect
 
 from eventwire import Settings
+from eventwire_worker.service import EXAMPLES as EXAMPLES_DIR
 from tests.support.browser import ARTIFACTS, ChatPage, ChromiumProc, missing_chromium
 from tests.support.cluster import delete_namespace, token
 from tests.support.http import post
@@ -27,7 +27,7 @@ from .conftest import Processes, cluster_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
-EXAMPLES = str(Path(__file__).parents[2] / "services" / "worker" / "examples")
+EXAMPLES = str(EXAMPLES_DIR)
 SHOWCASE_TEXT = "Hello, alice! Every event kind is on its way."
 
 

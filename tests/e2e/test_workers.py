@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from eventwire import Eventwire, Settings
-from eventwire.jobs import create_job_queue
+from eventwire_worker.service import EXAMPLES as EXAMPLES_DIR
 from tests.support.cluster import token
 from tests.support.http import post
 from tests.support.procs import EdgeProc
@@ -21,7 +21,7 @@ from .test_cluster import tab
 pytestmark = pytest.mark.e2e
 
 PLUGINS = str(Path(__file__).parent.parent / "plugins")
-EXAMPLES = str(Path(__file__).parent.parent.parent / "services" / "worker" / "examples")
+EXAMPLES = str(EXAMPLES_DIR)
 
 
 async def submit(edge: EdgeProc, t: Tab, model: str, **body: Any) -> str:
@@ -66,7 +66,7 @@ async def sentinel(env: dict[str, str], t: Tab) -> None:
 async def dead_jobs(env: dict[str, str]) -> list[Any]:
     settings = Settings(amqp_url=env["AMQP_URL"], namespace=env["EVENTWIRE_NAMESPACE"])
     async with Eventwire(settings) as ew:
-        jobs = create_job_queue(ew.bus, settings)
+        jobs = ew.bus.job_queue()
         await jobs.start()
         return await jobs.take_dead()
 

@@ -123,7 +123,7 @@ async def test_reply_after_the_caller_gave_up_is_dropped(cluster: Cluster) -> No
     ew = await cluster.client()
     stray = CallReply(id="gone-long-ago", ok=True, value="late")
     await ew.bus.send(ew.bus.topology.reply_queue(ew.process_id).name, stray)
-    await eventually(lambda: ew._caller.late_replies == 1)
+    await eventually(lambda: ew.late_replies == 1)
     assert ew.pending_calls == 0
 
 

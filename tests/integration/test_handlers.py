@@ -130,9 +130,7 @@ async def sdk_sees(
 
 
 async def views_agree(cluster: Cluster, users: list[str]) -> None:
-    await eventually(
-        lambda: all(e.node.surface.presence.view.user_ids() == users for e in cluster.edges)
-    )
+    await eventually(lambda: all(e.node.online_users() == users for e in cluster.edges))
 
 
 async def test_usage_by_model_agrees(cluster: Cluster) -> None:
@@ -144,20 +142,13 @@ async def test_usage_by_model_agrees(cluster: Cluster) -> None:
     assert await alice.ask("usage", {"model": "llama3", "chat_id": "c1"}) == {"models": ["llama3"]}
     await bob.ask("usage", {"model": "gpt-4o"})
     await eventually(
-        lambda: all(
-            e.node.surface.presence.view.models_in_use() == ["gpt-4o", "llama3"]
-            for e in cluster.edges
-        )
+        lambda: all(e.node.models_in_use() == ["gpt-4o", "llama3"] for e in cluster.edges)
     )
     assert await bob.ask("usage", {"model": "gpt-4o"}) == {"models": ["gpt-4o", "llama3"]}
     assert await ew.models_in_use() == ["gpt-4o", "llama3"]
 
     await alice.disconnect()
-    await eventually(
-        lambda: all(
-            e.node.surface.presence.view.models_in_use() == ["gpt-4o"] for e in cluster.edges
-        )
-    )
+    await eventually(lambda: all(e.node.models_in_use() == ["gpt-4o"] for e in cluster.edges))
     await eventually(lambda: sdk_sees(ew, models=["gpt-4o"]))
 
 
@@ -166,9 +157,9 @@ async def test_usage_expires_when_reports_stop(cluster: Cluster) -> None:
     e1, e2 = await cluster.edge(**fast), await cluster.edge(**fast)
     alice = await member(cluster, e1, "alice")
     await alice.ask("usage", {"model": "llama3"})
-    await eventually(lambda: e2.node.surface.presence.view.models_in_use() == ["llama3"])
-    await eventually(lambda: e2.node.surface.presence.view.models_in_use() == [])
-    assert e2.node.surface.presence.view.user_ids() == ["alice"]  # the session stays
+    await eventually(lambda: e2.node.models_in_use() == ["llama3"])
+    await eventually(lambda: e2.node.models_in_use() == [])
+    assert e2.node.online_users() == ["alice"]  # the session stays
 
 
 async def test_heartbeat(cluster: Cluster) -> None:

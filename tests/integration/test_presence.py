@@ -25,7 +25,7 @@ async def test_a_node_that_starts_later_learns_everything(cluster: Cluster) -> N
     ew = await cluster.client()
     assert await ew.online_users() == ["alice", "bob"]  # a fresh replica waits for snapshots
     e2 = await cluster.edge()
-    await eventually(lambda: e2.node.surface.presence.view.user_ids() == ["alice", "bob"])
+    await eventually(lambda: e2.node.online_users() == ["alice", "bob"])
     assert e2.node.describe()["presence_snapshots"] >= 1
 
 
@@ -33,10 +33,10 @@ async def test_a_cleanly_stopped_node_leaves_every_view_at_once(cluster: Cluster
     e1, e2 = await cluster.edge(), await cluster.edge()
     await member(cluster, e2, "alice")
     ew = await cluster.client()
-    await eventually(lambda: e1.node.surface.presence.view.user_ids() == ["alice"])
+    await eventually(lambda: e1.node.online_users() == ["alice"])
     assert await ew.is_online("alice")
-    await e2.node.surface.stop()  # what EdgeNode.stop does first: say goodbye
-    await eventually(lambda: e1.node.surface.presence.view.user_ids() == [])
+    await e2.stop()  # a clean stop says goodbye
+    await eventually(lambda: e1.node.online_users() == [])
     assert e1.node.describe()["presence_expired_nodes"] == 0  # said goodbye: no expiry needed
     assert not await ew.is_online("alice")
 

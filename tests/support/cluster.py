@@ -9,13 +9,19 @@ from typing import Any
 from eventwire import Eventwire, Settings, mint_token
 from eventwire.topology import Topology
 from eventwire_edge import EdgeServer
+from eventwire_edge.settings import EdgeSettings
+from eventwire_worker.settings import WorkerSettings
 
 from .tabs import Tab
 
 SECRET = "eventwire-tests-secret-key-that-is-long-enough-for-hs256"
 
 
-def make_settings(amqp_url: str, **overrides: Any) -> Settings:
+class AllSettings(EdgeSettings, WorkerSettings):
+    """Every service's settings, so one object configures a whole in-process cluster."""
+
+
+def make_settings(amqp_url: str, **overrides: Any) -> AllSettings:
     values: dict[str, Any] = {
         "amqp_url": amqp_url,
         "webui_secret_key": SECRET,
@@ -27,7 +33,7 @@ def make_settings(amqp_url: str, **overrides: Any) -> Settings:
         "connect_timeout": 10,
     }
     values.update(overrides)
-    return Settings(**values)
+    return AllSettings(**values)
 
 
 def token(user_id: str, **claims: Any) -> str:
@@ -37,7 +43,7 @@ def token(user_id: str, **claims: Any) -> str:
 class Cluster:
     """Everything one test starts; ``close`` stops it in reverse order."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: AllSettings) -> None:
         self.settings = settings
         self.edges: list[EdgeServer] = []
         self.clients: list[Eventwire] = []

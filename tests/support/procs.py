@@ -92,7 +92,7 @@ class Proc:
 class EdgeProc(Proc):
     def __init__(self, env: dict[str, str], name: str = "edge") -> None:
         super().__init__(
-            sys.executable, "-m", "eventwire", "edge", "--port", "0", env=env, name=name
+            sys.executable, "-m", "eventwire_cli", "edge", "--port", "0", env=env, name=name
         )
         self.url = ""
         self.node_id = ""
@@ -109,7 +109,7 @@ class EdgeProc(Proc):
 
 class WorkerProc(Proc):
     def __init__(self, env: dict[str, str], name: str = "worker") -> None:
-        super().__init__(sys.executable, "-m", "eventwire", "worker", env=env, name=name)
+        super().__init__(sys.executable, "-m", "eventwire_cli", "worker", env=env, name=name)
         self.worker_id = ""
 
     async def start(self) -> WorkerProc:

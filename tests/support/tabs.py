@@ -9,7 +9,8 @@ from typing import Any
 
 import socketio
 
-SOCKETIO_PATH = "/ws/socket.io"
+from eventwire_edge.server import SOCKETIO_PATH
+
 WAIT = 20.0  # safety net for awaiting an event that should come; never a synchronisation
 
 Answer = Callable[[dict[str, Any]], Awaitable[Any]]

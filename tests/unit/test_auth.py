@@ -10,10 +10,17 @@ SECRET = "unit-test-secret-" + "0123456789" * 6
 
 
 def test_round_trip_keeps_optional_claims() -> None:
-    token = mint_token("u1", SECRET, name="Ada", email="ada@example.org", role="admin")
-    assert verify_token(token, SECRET) == Identity(
-        id="u1", name="Ada", email="ada@example.org", role="admin"
+    token = mint_token(
+        "u1", SECRET, name="Ada", email="ada@example.org", role="admin", channels=["c1"]
     )
+    identity = verify_token(token, SECRET)
+    assert (
+        identity.model_dump()
+        == Identity(id="u1", name="Ada", email="ada@example.org", role="admin").model_dump()
+    )
+    # Every claim of the token rides along, for channel authorizers (never decoded twice).
+    assert identity.claims["channels"] == ["c1"]
+    assert identity.claims["exp"] > 0
 
 
 def test_open_webui_token_without_expiry_is_accepted() -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from eventwire.bus_amqp import AmqpBus
+from eventwire.amqp.bus import AmqpBus
+from eventwire.amqp.outbox import Outbox, Pending
 from eventwire.errors import BrokerUnavailable, OutboxFull
-from eventwire.outbox import Outbox, Pending
 from eventwire.protocol import CallCancel, Emit
 from eventwire.settings import Settings
 from eventwire.topology import Topology
@@ -30,7 +30,7 @@ async def test_unconnected_bus_buffers_emits_and_refuses_the_rest() -> None:
     emit = Emit(user_id="u", payload={})
     for _ in range(3):
         await bus.publish("user.u", emit, buffer=True)
-    assert len(bus.outbox) == 3
+    assert bus.outbox_depth == 3
     with pytest.raises(OutboxFull):
         await bus.publish("user.u", emit, buffer=True)
     with pytest.raises(BrokerUnavailable):

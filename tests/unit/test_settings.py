@@ -4,6 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from eventwire.settings import Settings
+from eventwire_edge.settings import EdgeSettings
+from eventwire_worker.settings import WorkerSettings
 
 
 def test_open_webui_names_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -12,7 +14,7 @@ def test_open_webui_names_are_read_from_the_environment(monkeypatch: pytest.Monk
     monkeypatch.setenv("WEBSOCKET_EVENT_CALLER_TIMEOUT", "12.5")
     monkeypatch.setenv("ENABLE_FORWARD_USER_INFO_HEADERS", "true")
     monkeypatch.setenv("EVENTWIRE_MAX_PAYLOAD_BYTES", "2048")
-    s = Settings()
+    s = WorkerSettings()
     assert s.amqp_url == "amqp://u:p@broker:5672/vh"
     assert s.secret == "s3cret"
     assert s.event_caller_timeout == 12.5
@@ -51,5 +53,15 @@ def test_invalid_values_are_refused(bad: dict[str, object]) -> None:
     ],
 )
 def test_dev_login_is_off_by_default_and_knows_loopback_hosts(host: str, loopback: bool) -> None:
-    assert Settings().dev_login is False
-    assert Settings(host=host).host_is_loopback is loopback
+    assert EdgeSettings().dev_login is False
+    assert EdgeSettings(host=host).host_is_loopback is loopback
+
+
+def test_each_process_reads_only_its_own_knobs() -> None:
+    core = set(Settings.model_fields)
+    edge = set(EdgeSettings.model_fields) - core
+    worker = set(WorkerSettings.model_fields) - core
+    assert {"host", "port", "dev_login", "client_event_rate"} <= edge
+    assert {"plugins_dir", "worker_concurrency", "drain_grace"} <= worker
+    assert not (edge & worker)
+    assert not ({"host", "plugins_dir", "loop", "usage_timeout"} & core)

@@ -31,11 +31,10 @@ def test_keys_must_fit_amqp(ident: str) -> None:
 
 
 def test_channel_keys_and_the_presence_queue() -> None:
-    from eventwire.topology import PRESENCE_KEY, channel_key, channel_of
+    from eventwire.topology import channel_key, channel_of
 
     assert channel_key("c1") == "channel.c1"
     assert channel_of("channel.c1") == "c1"
     assert channel_of("user.c1") is None
-    assert PRESENCE_KEY == "presence"
     queue = Topology("ns").presence_queue("p1")
     assert (queue.name, queue.exclusive, queue.auto_delete) == ("ns.presence.p1", True, True)

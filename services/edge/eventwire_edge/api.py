@@ -21,10 +21,10 @@ from eventwire import errors
 from eventwire.auth import EVENT_SCOPE, Identity, mint_token, verify_token
 from eventwire.events import validate_event
 from eventwire.protocol import Job, JobUser, ListModels, Message, StopTask
-from eventwire.settings import Settings
 from eventwire.topology import WORKERS_KEY, task_key
 
 from .node import EdgeNode
+from .settings import EdgeSettings
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=BaseModel)
@@ -80,7 +80,7 @@ class ApiError(Exception):
         self.detail = detail
 
 
-def check_dev_login(settings: Settings) -> None:
+def check_dev_login(settings: EdgeSettings) -> None:
     """The dev login hands out tokens for any name: only on a loopback address, never beyond."""
     if not settings.dev_login:
         return
@@ -99,6 +99,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ApiError as exc:
         return web.json_response({"detail": exc.detail}, status=exc.status)
+    except errors.EventwireError as exc:  # statuses from the one table in eventwire.errors
+        return web.json_response(
+            {"detail": exc.message, "code": exc.code}, status=errors.http_status(exc.code)
+        )
 
 
 class Api:
@@ -148,12 +152,7 @@ class Api:
             raise ApiError(422, detail) from None
 
     async def _submit(self, request: web.Request, identity: Identity, job: Job) -> web.Response:
-        try:
-            await self.node.jobs.submit(job)
-        except errors.BrokerUnavailable as exc:
-            raise ApiError(503, exc.message) from None
-        except errors.PayloadTooLarge as exc:
-            raise ApiError(413, exc.message) from None
+        await self.node.jobs.submit(job)  # BrokerUnavailable: 503, PayloadTooLarge: 413
         log.info("task %s (%s %s) submitted by user %s", job.id, job.type, job.plugin, identity.id)
         return web.json_response({"status": True, "task_id": job.id})
 
@@ -226,16 +225,13 @@ class Api:
             )
 
         try:
-            reply = await self.node.client.request(task_key(task_id), build, STOP_TIMEOUT)
+            reply = await self.node.requests.request(task_key(task_id), build, STOP_TIMEOUT)
         except errors.Unroutable:
             raise ApiError(404, f"Task {task_id} not found (finished, or not started)") from None
-        except errors.BrokerUnavailable as exc:
-            raise ApiError(503, exc.message) from None
         except TimeoutError:
             raise ApiError(504, f"the worker running task {task_id} did not answer") from None
         if not reply.ok:
-            status = 403 if reply.error == errors.PermissionDenied.code else 404
-            raise ApiError(status, reply.message)
+            raise ApiError(errors.http_status(reply.error or ""), reply.message)
         return web.json_response(
             {"status": True, "message": f"Task {task_id} successfully stopped."}
         )
@@ -257,10 +253,6 @@ class Api:
             )
         except errors.EventValidationError as exc:
             raise ApiError(422, [{"loc": ["body", "data"], "msg": exc.message}]) from None
-        except errors.PayloadTooLarge as exc:
-            raise ApiError(413, exc.message) from None
-        except errors.OutboxFull as exc:
-            raise ApiError(503, exc.message) from None
         return web.json_response({"status": True})
 
     async def models(self, request: web.Request) -> web.Response:
@@ -275,11 +267,9 @@ class Api:
             return ListModels(id=call_id, reply_to=reply_to)
 
         try:
-            reply = await self.node.client.request(WORKERS_KEY, build, MODELS_TIMEOUT)
+            reply = await self.node.requests.request(WORKERS_KEY, build, MODELS_TIMEOUT)
         except errors.Unroutable:
             raise ApiError(503, "no worker is running: start one with `eventwire worker`") from None
-        except errors.BrokerUnavailable as exc:
-            raise ApiError(503, exc.message) from None
         except TimeoutError:
             raise ApiError(504, "no worker answered the model list in time") from None
         if not reply.ok:

@@ -1,8 +1,9 @@
-"""One edge node: Socket.IO handlers on one side, the node's bus inbox on the other.
+"""One edge node: the socket gate on one side, the node's bus inbox on the other.
 
 The node binds its queue to ``session.<sid>`` and ``user.<uid>`` for each socket it holds, so
 the broker sends it only events for those sockets. Calls are served as tasks owned per
-session: a disconnect answers them at once with ``client_disconnected``.
+session: a disconnect answers them at once with ``client_disconnected``. Every client packet
+passes the gate (``gate.py``) first; Open WebUI's other socket events are ``handlers.py``.
 """
 
 from __future__ import annotations
@@ -17,24 +18,25 @@ from typing import Any
 import socketio
 
 from eventwire import errors
-from eventwire.auth import Identity, verify_token
+from eventwire.auth import Identity
 from eventwire.bus import Bus, Inbox
+from eventwire.calls import Caller
 from eventwire.client import Eventwire
 from eventwire.codec import packed_size
-from eventwire.jobs import create_job_queue
-from eventwire.protocol import CallCancel, CallReply, CallRequest, Emit, Message
-from eventwire.settings import DEV_SECRET, Settings
+from eventwire.dispatch import Dispatcher
+from eventwire.protocol import CallCancel, CallReply, CallRequest, ChannelEmit, Emit, Message
+from eventwire.settings import DEV_SECRET
 from eventwire.tasks import TaskSet
-from eventwire.topology import session_key, session_of, user_key
+from eventwire.topology import channel_key, session_key, session_of, user_key
 
-from .authorizer import ChannelAuthorizer
+from .announcer import EdgePresence
+from .authorizer import ChannelAuthorizer, load_authorizer
 from .bindings import Bindings
+from .gate import Gate, Member
 from .handlers import Surface
+from .settings import EdgeSettings
 
 log = logging.getLogger(__name__)
-
-SOCKETIO_PATH = "/ws/socket.io"
-ERROR_EVENT = "error"  # what a client receives when a request of its own is refused
 
 
 @dataclass
@@ -45,14 +47,12 @@ class EdgeStats:
     calls_served: int = 0
     calls_answered: int = 0
     calls_failed: int = 0
-    connects_refused: int = 0
-    client_errors: int = 0
 
 
 class EdgeNode:
     def __init__(
         self,
-        settings: Settings,
+        settings: EdgeSettings,
         bus: Bus,
         *,
         node_id: str | None = None,
@@ -70,23 +70,36 @@ class EdgeNode:
             logger=False,
             engineio_logger=False,
         )
-        # The node's own SDK client on the shared bus: external events, stop requests.
-        # The node has its own presence replica; this client needs none.
+        # The node's own SDK client on the shared bus (external events); it needs no presence
+        # replica of its own. Requests to workers (stop, model list) go through ``requests``.
         self.client = Eventwire(
             settings.model_copy(update={"client_presence": False}), bus=bus, owns_bus=False
         )
-        self.jobs = create_job_queue(bus, settings)
+        self.requests = Caller(bus, f"node-{self.node_id}-requests")
+        self.jobs = bus.job_queue()
         self._sessions: dict[str, Identity] = {}
         # session id -> call id -> (request, task serving it)
         self._calls: dict[str, dict[str, tuple[CallRequest, asyncio.Task[None]]]] = {}
         self._inbox: Inbox | None = None
         self._background = TaskSet("edge")
         self._bindings: Bindings | None = None
-        self.sio.on("connect", self._on_connect)
-        self.sio.on("disconnect", self._on_disconnect)
-        self.sio.on("*", self._on_unknown)
-        # Open WebUI's other socket events, presence, and client limits (handlers.py).
-        self.surface = Surface(self, authorizer)
+        self.gate = Gate(settings, self)
+        self.sio.register_namespace(self.gate)
+        self.presence = EdgePresence(bus, settings, self.node_id)
+        # Open WebUI's other socket events: user-join, channels, user-list, usage (handlers.py).
+        self.surface = Surface(
+            self.sio,
+            bus,
+            self.presence,
+            authorizer or load_authorizer(settings.channel_authorizer),
+            self.gate,
+        )
+        self.gate.handle(self.surface.handlers())
+        self._dispatch = Dispatcher(f"edge node {self.node_id}")
+        self._dispatch.on(Emit, self._deliver)
+        self._dispatch.on(CallRequest, self._serve)
+        self._dispatch.on(CallCancel, self._cancel)
+        self._dispatch.on(ChannelEmit, self._deliver_channel)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -95,17 +108,19 @@ class EdgeNode:
             log.warning("WEBUI_SECRET_KEY is the public development default; set your own")
         await self.bus.start()
         spec = self.bus.topology.node_queue(self.node_id, self.settings.node_queue_expires)
-        self._inbox = await self.bus.open_inbox(spec, self._on_bus_message)
+        self._inbox = await self.bus.open_inbox(spec, self._counted)
         await self.client.connect()
+        await self.requests.start()
         await self.jobs.start()
         self._bindings = Bindings(self._inbox)
         log.info("edge node %s consuming %s", self.node_id, spec.name)
-        await self.surface.start(self._bindings)
+        self.surface.start(self._bindings)
+        await self.presence.start()
 
     async def stop(self) -> None:
         for sid in list(self._calls):
             await self._abort_calls(sid, "edge node shutting down")
-        await self.surface.stop()
+        await self.presence.close()
         # Disconnect every socket ourselves: sio.shutdown() leaves websockets open, and the
         # web server's cleanup would then wait for each handler to time out.
         for sid in list(self._sessions):
@@ -114,6 +129,7 @@ class EdgeNode:
         with contextlib.suppress(Exception):
             await self.sio.shutdown()
         await self._background.close()
+        await self.requests.close()
         await self.client.close()
         await self.bus.close()
 
@@ -129,66 +145,64 @@ class EdgeNode:
             "users": len({i.id for i in self._sessions.values()}),
             "bound_keys": len(self._bindings.keys) if self._bindings else 0,
             "pending_calls": sum(len(c) for c in self._calls.values()),
+            "outbox": self.bus.outbox_depth,
+            "unexpected_messages": self._dispatch.unexpected,
             **asdict(self.stats),
-            **self.surface.describe(),
+            **asdict(self.gate.stats),
+            **asdict(self.surface.stats),
+            **self.presence.stats(),
         }
 
-    # -- Socket.IO side ----------------------------------------------------------------
+    # -- sessions (what the gate hands over) ------------------------------------------
 
-    async def _on_connect(self, sid: str, _environ: dict[str, Any], auth: Any = None) -> None:
-        token = auth.get("token") if isinstance(auth, dict) else None
-        try:
-            identity = verify_token(token, self.settings.secret)
-        except errors.AuthenticationError as exc:
-            self.stats.connects_refused += 1
-            raise socketio.exceptions.ConnectionRefusedError(
-                exc.message, {"code": exc.code}
-            ) from None
+    async def open_session(self, sid: str, member: Member) -> None:
         if self._bindings is None:
-            raise socketio.exceptions.ConnectionRefusedError(
-                "edge node is starting", {"code": errors.BrokerUnavailable.code}
-            )
+            raise errors.BrokerUnavailable("edge node is starting")
+        identity = member.identity
         self._sessions[sid] = identity
         await self.sio.enter_room(sid, user_key(identity.id))
         await self._bindings.acquire(session_key(sid), user_key(identity.id))
-        self.surface.connected(sid, identity, str(token))  # verified: a str
+        self.presence.announcer.join(sid, identity.id)
         log.debug("session %s connected for user %s", sid, identity.id)
 
-    async def _on_disconnect(self, sid: str, *_reason: Any) -> None:
-        identity = self._sessions.pop(sid, None)
+    async def close_session(self, sid: str, member: Member) -> None:
+        self._sessions.pop(sid, None)
         await self._abort_calls(sid, "client disconnected before answering")
-        await self.surface.disconnected(sid)
-        if identity is not None and self._bindings is not None:
-            await self._bindings.release(session_key(sid), user_key(identity.id))
+        self.presence.announcer.leave(sid)
+        if self._bindings is not None:
+            keys = [session_key(sid), user_key(member.identity.id)]
+            keys += [channel_key(c) for c in member.channels]
+            await self._bindings.release(*keys)
         log.debug("session %s disconnected", sid)
-
-    async def _on_unknown(self, event: str, sid: str, *_data: Any) -> None:
-        self.stats.client_errors += 1
-        await self.send_error(sid, "unknown_event", f"unknown event {event!r}")
-
-    async def send_error(self, sid: str, code: str, message: str) -> None:
-        await self.sio.emit(ERROR_EVENT, {"code": code, "message": message}, to=sid)
 
     def identity(self, sid: str) -> Identity | None:
         return self._sessions.get(sid)
 
+    def online_users(self) -> list[str]:
+        """Users with a session on any edge node, as this node's presence replica sees them."""
+        return self.presence.replica.view.user_ids()
+
+    def models_in_use(self) -> list[str]:
+        """Models some session reported with ``usage`` lately, cluster-wide."""
+        return self.presence.replica.view.models_in_use()
+
     # -- bus side ----------------------------------------------------------------------
 
-    async def _on_bus_message(self, key: str, message: Message) -> None:
+    async def _counted(self, key: str, message: Message) -> None:
         self.stats.bus_messages += 1
-        match message:
-            case Emit():
-                await self._deliver(key, message)
-            case CallRequest():
-                self._serve(message)
-            case CallCancel():
-                pending = self._calls.get(message.session_id, {}).get(message.id)
-                if pending is not None:
-                    pending[1].cancel()
-            case CallReply():
-                log.warning("edge queue got a reply message; dropped")
-            case _:
-                await self.surface.on_bus_message(key, message)
+        await self._dispatch(key, message)
+
+    async def _cancel(self, _key: str, message: CallCancel) -> None:
+        pending = self._calls.get(message.session_id, {}).get(message.id)
+        if pending is not None:
+            pending[1].cancel()
+
+    async def _deliver_channel(self, key: str, message: ChannelEmit) -> None:
+        if key != channel_key(message.channel_id):
+            log.warning("channel message for %s arrived on %s; dropped", message.channel_id, key)
+            return
+        await self.sio.emit(message.event, message.payload, to=key)
+        self.surface.stats.channel_events_delivered += 1
 
     async def _deliver(self, key: str, emit: Emit) -> None:
         sid = session_of(key)
@@ -206,7 +220,7 @@ class EdgeNode:
         await self.sio.emit(emit.event, emit.payload, to=room)
         self.stats.emits_delivered += 1
 
-    def _serve(self, request: CallRequest) -> None:
+    async def _serve(self, _key: str, request: CallRequest) -> None:
         identity = self._sessions.get(request.session_id)
         if identity is None:
             self._reply_error(

@@ -9,15 +9,18 @@ from typing import Any
 
 from aiohttp import web
 
-from eventwire.bus import Bus, create_bus
-from eventwire.settings import Settings
+from eventwire.backends import open_bus
+from eventwire.bus import Bus
 from eventwire.signals import wait_for_signal
 
 from .api import Api, check_dev_login, json_errors
-from .node import SOCKETIO_PATH, EdgeNode
+from .node import EdgeNode
 from .page import register_page
+from .settings import EdgeSettings
 
 log = logging.getLogger(__name__)
+
+SOCKETIO_PATH = "/ws/socket.io"  # Open WebUI's; the browser's socket.io-client connects here
 
 NODE_KEY: web.AppKey[EdgeNode] = web.AppKey("node", EdgeNode)
 
@@ -50,10 +53,10 @@ async def _stats(request: web.Request) -> web.Response:
 class EdgeServer:
     """An edge node listening on a port; ``port=0`` picks a free one (see ``.port``)."""
 
-    def __init__(self, settings: Settings, bus: Bus | None = None) -> None:
+    def __init__(self, settings: EdgeSettings, bus: Bus | None = None) -> None:
         check_dev_login(settings)
         self.settings = settings
-        self.node = EdgeNode(settings, bus or create_bus(settings))
+        self.node = EdgeNode(settings, bus or open_bus(settings))
         self.app = create_app(self.node)
         self._runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
         self.port = settings.port

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from eventwire.errors import EventwireError
+from eventwire.errors import NotFound, PluginError
 
 log = logging.getLogger(__name__)
 
@@ -31,19 +31,13 @@ CLASS_OF_KIND: dict[str, Kind] = {
 }
 
 
-class PluginError(EventwireError):
-    """A plugin could not be loaded or run."""
-
-    code = "plugin_error"
-
-
 class UnsupportedPlugin(PluginError):
     """The plugin needs something eventwire does not provide."""
 
     code = "unsupported_plugin"
 
 
-class PluginNotFound(PluginError):
+class PluginNotFound(PluginError, NotFound):
     """No loaded plugin has that id."""
 
     code = "plugin_not_found"

@@ -16,11 +16,13 @@ from typing import Any
 from eventwire.auth import mint_event_token
 from eventwire.client import EventCaller, EventEmitter, Eventwire
 from eventwire.emitting import Throttle
+from eventwire.errors import PluginError
 from eventwire.protocol import Job
 
 from .context import chunk_text, chunks, invoke
-from .plugins import Plugin, PluginError, Registry
+from .plugins import Plugin, Registry
 from .request import make_request
+from .settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +35,10 @@ class Attempt:
 
 
 class Runner:
-    def __init__(self, registry: Registry, client: Eventwire) -> None:
+    def __init__(self, registry: Registry, client: Eventwire, settings: WorkerSettings) -> None:
         self.registry = registry
         self.client = client
-        self.settings = client.settings
+        self.settings = settings
 
     def emitter(self, job: Job) -> EventEmitter:
         return self.client.event_emitter(_request_info(job))
@@ -55,7 +57,7 @@ class Runner:
     ) -> None:
         """Run ``job``; a cancellation is a user's stop unless ``handed_back()`` (a drain)."""
         emit = self.emitter(job)
-        output = _Output(emit, self.settings.stream_interval)
+        output = RunOutput(emit, self.settings.stream_interval)
         try:
             if job.type == "completion":
                 await self._completion(job, attempt, output)
@@ -73,7 +75,7 @@ class Runner:
 
     # -- kinds -------------------------------------------------------------------------
 
-    async def _completion(self, job: Job, attempt: Attempt, output: _Output) -> None:
+    async def _completion(self, job: Job, attempt: Attempt, output: RunOutput) -> None:
         pipe = self.registry.pipe_for(job.plugin)
         body = job.body  # one dict shared by every hook: in-place edits are seen downstream
         filters = self.registry.filters()
@@ -115,7 +117,7 @@ class Runner:
             await output.emit({"type": "chat:message", "data": {"content": final}})
         await output.done(final)
 
-    async def _tool(self, job: Job, attempt: Attempt, output: _Output) -> None:
+    async def _tool(self, job: Job, attempt: Attempt, output: RunOutput) -> None:
         plugin = self.registry.get(job.plugin, "tools")
         name = job.method or ""
         method = getattr(plugin.instance, name, None) if not name.startswith("_") else None
@@ -125,7 +127,7 @@ class Runner:
         text = result if isinstance(result, str) else repr(result)
         await output.done(text, tool={"id": plugin.id, "name": name, "result": _plain(result)})
 
-    async def _action(self, job: Job, attempt: Attempt, output: _Output) -> None:
+    async def _action(self, job: Job, attempt: Attempt, output: RunOutput) -> None:
         plugin = self.registry.get(job.plugin, "action")
         result = await invoke(
             plugin.instance.action, {"body": job.body}, self.extras(plugin, job, attempt, job.body)
@@ -230,7 +232,7 @@ class Runner:
         return headers
 
 
-class _Output:
+class RunOutput:
     """What the user sees of a run: throttled deltas, then exactly one final event."""
 
     def __init__(self, emit: EventEmitter, interval: float) -> None:

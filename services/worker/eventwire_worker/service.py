@@ -5,27 +5,23 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from eventwire.errors import ConfigurationError
-from eventwire.settings import Settings
 from eventwire.signals import wait_for_signal
 
 from .plugins import load_plugins
+from .settings import WorkerSettings
 from .worker import Worker
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+# The bundled example plugins, installed as package data (the default plugin directory).
+EXAMPLES = Path(__file__).resolve().parent / "examples"
 
 
-def plugin_dir(settings: Settings) -> Path:
-    if settings.plugins_dir:
-        return Path(settings.plugins_dir)
-    if EXAMPLES.is_dir():
-        return EXAMPLES
-    raise ConfigurationError("no plugin directory: pass --plugins DIR or set EVENTWIRE_PLUGINS_DIR")
+def plugin_dir(settings: WorkerSettings) -> Path:
+    return Path(settings.plugins_dir) if settings.plugins_dir else EXAMPLES
 
 
-def build_worker(settings: Settings) -> Worker:
+def build_worker(settings: WorkerSettings) -> Worker:
     directory = plugin_dir(settings)
     registry = load_plugins(directory, install_requirements=settings.install_requirements)
     for name, error in registry.errors.items():
@@ -33,7 +29,7 @@ def build_worker(settings: Settings) -> Worker:
     return Worker(settings, registry)
 
 
-async def serve_worker(settings: Settings) -> None:
+async def serve_worker(settings: WorkerSettings) -> None:
     worker = build_worker(settings)
     await worker.start()
     print(f"eventwire worker ready id={worker.worker_id}", flush=True)  # noqa: T201

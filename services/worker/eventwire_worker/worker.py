@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from eventwire import errors
 from eventwire.bus import Inbox
 from eventwire.client import Eventwire
-from eventwire.jobs import JobDelivery, create_job_queue
-from eventwire.protocol import CallReply, ListModels, Message, StopTask
-from eventwire.settings import Settings
+from eventwire.dispatch import Dispatcher
+from eventwire.jobs import JobDelivery
+from eventwire.protocol import CallReply, ListModels, StopTask
 from eventwire.tasks import TaskSet
 from eventwire.topology import WORKERS_KEY, task_key
 
 from .plugins import Registry
 from .runner import Attempt, Runner
+from .settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +54,28 @@ class WorkerStats:
 
 
 class Worker:
-    def __init__(self, settings: Settings, registry: Registry, *, worker_id: str | None = None):
+    def __init__(
+        self, settings: WorkerSettings, registry: Registry, *, worker_id: str | None = None
+    ) -> None:
         self.settings = settings
         self.registry = registry
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.client = Eventwire(settings)
-        self.jobs = create_job_queue(self.client.bus, settings)
-        self.runner = Runner(registry, self.client)
+        self.jobs = self.client.bus.job_queue()
+        self.runner = Runner(registry, self.client, settings)
         self.stats = WorkerStats()
         self._runs: dict[str, _Run] = {}
         self._tasks = TaskSet("worker")
         self._control: Inbox | None = None
         self._draining = False
+        self._dispatch = Dispatcher(f"worker {self.worker_id} control queue")
+        self._dispatch.on(StopTask, self._on_stop)
+        self._dispatch.on(ListModels, self._on_list_models)
 
     async def start(self) -> None:
         await self.client.connect()
         spec = self.client.bus.topology.worker_queue(self.worker_id)
-        self._control = await self.client.bus.open_inbox(spec, self._on_control)
+        self._control = await self.client.bus.open_inbox(spec, self._dispatch)
         await self._control.bind(WORKERS_KEY)
         await self.jobs.start()
         await self.jobs.consume(self._on_job, prefetch=self.settings.worker_concurrency)
@@ -178,15 +184,13 @@ class Worker:
 
     # -- control -----------------------------------------------------------------------
 
-    async def _on_control(self, _key: str, message: Message) -> None:
-        match message:
-            case StopTask():
-                reply = self._stop(message)
-            case ListModels():
-                reply = await self._list_models(message)
-            case _:
-                log.warning("worker control queue got a %s message; dropped", message.kind)
-                return
+    async def _on_stop(self, _key: str, message: StopTask) -> None:
+        await self._answer(message, self._stop(message))
+
+    async def _on_list_models(self, _key: str, message: ListModels) -> None:
+        await self._answer(message, await self._list_models(message))
+
+    async def _answer(self, message: StopTask | ListModels, reply: CallReply) -> None:
         try:
             await self.client.bus.send(message.reply_to, reply)
         except errors.EventwireError as exc:
@@ -197,7 +201,9 @@ class Worker:
             models = await self.registry.models()
         except Exception as exc:  # a manifold's pipes() is plugin code
             log.warning("listing models failed: %s: %s", type(exc).__name__, exc)
-            return CallReply(id=message.id, ok=False, error="plugin_error", message=str(exc))
+            return CallReply(
+                id=message.id, ok=False, error=errors.PluginError.code, message=str(exc)
+            )
         return CallReply(id=message.id, ok=True, value=models)
 
     def _stop(self, message: StopTask) -> CallReply:
@@ -206,7 +212,7 @@ class Worker:
             return CallReply(
                 id=message.id,
                 ok=False,
-                error="not_found",
+                error=errors.NotFound.code,
                 message=f"task {message.task_id} is not running here",
             )
         if run.delivery.job.user.id != message.user_id and message.role != "admin":

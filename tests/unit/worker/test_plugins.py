@@ -14,8 +14,9 @@ from eventwire_worker.plugins import (
     open_webui_imports,
     parse_frontmatter,
 )
+from eventwire_worker.service import EXAMPLES as EXAMPLES_DIR
 
-EXAMPLES = Path(__file__).parents[3] / "services" / "worker" / "examples"
+EXAMPLES = EXAMPLES_DIR
 
 
 def test_frontmatter() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from typing import NamedTuple
 
-from .errors import OutboxFull
+from ..errors import OutboxFull
 
 
 class Pending(NamedTuple):

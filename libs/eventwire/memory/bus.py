@@ -13,11 +13,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from . import codec
-from .bus import Handler
-from .errors import BrokerUnavailable, ProtocolError, Unroutable
-from .protocol import Message
-from .topology import QueueSpec, Topology
+from .. import codec
+from ..bus import Handler
+from ..dispatch import deliver
+from ..errors import BrokerUnavailable, Unroutable
+from ..protocol import Message
+from ..topology import QueueSpec, Topology
+from .jobs import MemoryJobQueue
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +67,7 @@ class MemoryInbox:
             key, body, deadline = await self._queue.get()
             if deadline is not None and time.monotonic() > deadline:
                 continue  # expired in the queue, as RabbitMQ's per-message TTL does
-            try:
-                message = codec.decode(body)
-            except ProtocolError:
-                log.warning("inbox %s dropped an undecodable message", self._name)
-                continue
-            try:
-                await self._handler(key, message)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("inbox %s handler failed on %s message", self._name, message.kind)
+            await deliver(body, key, self._handler, self._name)
 
 
 class MemoryBroker:
@@ -111,6 +103,13 @@ class MemoryBus:
     @property
     def max_payload(self) -> int:
         return self._max_payload
+
+    @property
+    def outbox_depth(self) -> int:
+        return 0  # an in-process bus is never unreachable
+
+    def job_queue(self) -> MemoryJobQueue:
+        return MemoryJobQueue(self)
 
     async def start(self) -> None:
         # Namespaces isolate like separate exchanges do on RabbitMQ.

@@ -13,7 +13,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aio_pika
 import aiormq
@@ -27,13 +27,17 @@ from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 from yarl import URL
 
-from . import codec
-from .bus import Handler
-from .errors import BrokerUnavailable, ProtocolError, Unroutable
+from .. import codec
+from ..bus import Handler
+from ..dispatch import deliver
+from ..errors import BrokerUnavailable, Unroutable
+from ..protocol import Message
+from ..settings import Settings
+from ..topology import QueueSpec, Topology
 from .outbox import Outbox, Pending
-from .protocol import Message
-from .settings import Settings
-from .topology import QueueSpec, Topology
+
+if TYPE_CHECKING:
+    from .jobs import AmqpJobQueue
 
 log = logging.getLogger(__name__)
 
@@ -142,17 +146,9 @@ class AmqpInbox:
     async def _dispatch(self) -> None:
         while True:
             incoming = await self._pending.get()
-            try:
-                message = codec.decode(incoming.body)
-            except ProtocolError as exc:
-                log.warning("inbox %s dropped a message: %s", self.name, exc)
-                continue
-            try:
-                await self._handler(incoming.routing_key or self.name, message)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("inbox %s handler failed on %s message", self.name, message.kind)
+            await deliver(
+                incoming.body, incoming.routing_key or self.name, self._handler, self.name
+            )
 
 
 class AmqpBus:
@@ -185,6 +181,19 @@ class AmqpBus:
     @property
     def outbox(self) -> Outbox:
         return self._outbox
+
+    @property
+    def outbox_depth(self) -> int:
+        return len(self._outbox)
+
+    @property
+    def max_payload(self) -> int:
+        return self._max_payload
+
+    def job_queue(self) -> AmqpJobQueue:
+        from .jobs import AmqpJobQueue  # it builds on this module
+
+        return AmqpJobQueue(self)
 
     def on_connection_lost(self, callback: Callable[[], None]) -> None:
         self._lost_callbacks.append(callback)

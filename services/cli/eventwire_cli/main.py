@@ -1,4 +1,8 @@
-"""The ``eventwire`` command: edge nodes, the demo, tokens, and one-shot emits and calls."""
+"""The ``eventwire`` command: edge nodes, workers, the demo, tokens, one-shot emits and calls.
+
+It wires the SDK and the services together and is the only code that imports both services.
+A subcommand whose service is not installed says which extra brings it.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,18 @@ import asyncio
 import json
 import logging
 import sys
-from typing import Any
+from typing import Any, TypeVar
 
-from .settings import Settings, get_settings
+from eventwire.settings import Settings, get_settings
+
+from .settings import CliSettings
+
+S = TypeVar("S", bound=Settings)
+EXTRA_OF = {"eventwire_edge": "edge", "socketio": "edge", "aiohttp": "edge"}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["bench"]:
-        return _bench(argv[1:])  # its own parser: every flag goes to the benchmark
     parser = _parser()
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -27,6 +34,16 @@ def main(argv: list[str] | None = None) -> int:
         result: int = args.handler(args, settings)
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:
+        extra = EXTRA_OF.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"eventwire {argv[0]}: needs the {extra!r} extra ({exc.name} is not installed): "
+            f"pip install 'eventwire[{extra}]'",
+            file=sys.stderr,
+        )
+        return 2
     return result
 
 
@@ -93,40 +110,41 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("--timeout", type=float)
     call.add_argument("event", help='JSON, e.g. \'{"type":"confirmation","data":{"title":"ok?"}}\'')
     call.set_defaults(handler=_call)
-
-    # Listed for --help only: main() hands `bench ...` to the benchmark's own parser.
-    sub.add_parser("bench", help="benchmark against python-socketio (source checkout; see --help)")
     return parser
 
 
-def _with(settings: Settings, **overrides: Any) -> Settings:
+def _with(settings: S, **overrides: Any) -> S:
     values = {k: v for k, v in overrides.items() if v is not None}
     return settings.model_copy(update=values) if values else settings
 
 
-def _edge(args: argparse.Namespace, settings: Settings) -> int:
+def _edge(args: argparse.Namespace, _settings: Settings) -> int:
     from eventwire_edge.server import EdgeServer, serve_forever
+    from eventwire_edge.settings import get_edge_settings
 
     def ready(server: EdgeServer) -> None:
         # One parseable line: supervisors and tests wait for it (port 0 picks a free port).
         print(f"eventwire edge ready url={server.url} node={server.node.node_id}", flush=True)
 
-    return _run_async(
-        serve_forever(EdgeServer(_with(settings, host=args.host, port=args.port)), ready)
-    )
+    settings = _with(get_edge_settings(), host=args.host, port=args.port)
+    return _run_async(serve_forever(EdgeServer(settings), ready))
 
 
-def _worker(args: argparse.Namespace, settings: Settings) -> int:
+def _worker(args: argparse.Namespace, _settings: Settings) -> int:
     from eventwire_worker.service import serve_worker
+    from eventwire_worker.settings import get_worker_settings
 
-    settings = _with(settings, plugins_dir=args.plugins, worker_concurrency=args.concurrency)
+    settings = _with(
+        get_worker_settings(), plugins_dir=args.plugins, worker_concurrency=args.concurrency
+    )
     return _run_async(serve_worker(settings))
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from .demo import run_demo
+def _run(args: argparse.Namespace, _settings: Settings) -> int:
+    from .demo import DemoSettings, run_demo
 
-    return _run_async(run_demo(_with(settings, host=args.host, port=args.port), args.plugins))
+    settings = _with(DemoSettings(), host=args.host, port=args.port)
+    return _run_async(run_demo(settings, args.plugins))
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
@@ -139,7 +157,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
-    from .auth import mint_token
+    from eventwire.auth import mint_token
 
     claims = {"role": args.role, **({"name": args.name} if args.name else {})}
     print(mint_token(args.user, settings.secret, expires_in=args.expires, **claims))
@@ -154,7 +172,7 @@ def _listen(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _emit(args: argparse.Namespace, settings: Settings) -> int:
-    from .client import Eventwire
+    from eventwire.client import Eventwire
 
     async def go() -> None:
         async with Eventwire(settings) as ew:
@@ -170,7 +188,7 @@ def _emit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _call(args: argparse.Namespace, settings: Settings) -> int:
-    from .client import Eventwire
+    from eventwire.client import Eventwire
 
     async def go() -> None:
         async with Eventwire(settings) as ew:
@@ -185,19 +203,6 @@ def _call(args: argparse.Namespace, settings: Settings) -> int:
     return _run_async(go())
 
 
-def _bench(argv: list[str]) -> int:
-    # The benchmark lives in the repository's tests/bench, not in the installed package.
-    import importlib
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "tests" / "bench" / "runner.py").is_file():
-        print("eventwire bench runs from a source checkout (tests/bench)", file=sys.stderr)
-        return 2
-    sys.path.insert(0, str(root))
-    return int(importlib.import_module("tests.bench.runner").main(argv))
-
-
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
@@ -206,10 +211,10 @@ def _json(text: str) -> Any:
 
 
 def _run_async(coro: Any) -> int:
-    from .errors import EventwireError
+    from eventwire.errors import EventwireError
 
     try:
-        _run_loop(coro, get_settings().loop)
+        _run_loop(coro, CliSettings().loop)
     except EventwireError as exc:
         print(f"eventwire: {exc.code}: {exc}", file=sys.stderr)
         return 1

@@ -16,12 +16,18 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from .auth import mint_token
-from .errors import EventwireError
-from .settings import Settings
-from .signals import wait_for_signal
+from eventwire.auth import mint_token
+from eventwire.errors import EventwireError
+from eventwire.settings import Settings
+from eventwire.signals import wait_for_signal
+from eventwire_edge.server import SOCKETIO_PATH, EdgeServer
+from eventwire_edge.settings import EdgeSettings
+from eventwire_worker.service import build_worker
+from eventwire_worker.settings import WorkerSettings
 
-SOCKETIO_PATH = "/ws/socket.io"
+
+class DemoSettings(EdgeSettings, WorkerSettings):
+    """An edge node and a worker in one process: both services' settings."""
 
 
 async def broker_answers(url: str, timeout: float = 1.0) -> bool:
@@ -37,10 +43,7 @@ async def broker_answers(url: str, timeout: float = 1.0) -> bool:
     return True
 
 
-async def run_demo(settings: Settings, plugins: str | None) -> None:
-    from eventwire_edge.server import EdgeServer
-    from eventwire_worker.service import build_worker
-
+async def run_demo(settings: DemoSettings, plugins: str | None) -> None:
     if not settings.uses_memory_bus and not await broker_answers(settings.amqp_url):
         print(f"No broker answers at {settings.amqp_url}; using the in-process bus memory://")
         settings = settings.model_copy(update={"amqp_url": "memory://demo"})

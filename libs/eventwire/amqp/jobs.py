@@ -10,12 +10,11 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage, AbstractQueue
 
-from . import codec
-from .bus_amqp import BROKER_ERRORS, CONTENT_TYPE, AmqpBus
-from .errors import BrokerUnavailable, ProtocolError
-from .jobs import DeadJob, JobHandler
-from .protocol import Job
-from .settings import Settings
+from .. import codec
+from ..errors import BrokerUnavailable, ProtocolError
+from ..jobs import DeadJob, JobHandler
+from ..protocol import Job
+from .bus import BROKER_ERRORS, CONTENT_TYPE, AmqpBus
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +49,9 @@ class AmqpDelivery:
 
 
 class AmqpJobQueue:
-    def __init__(self, bus: AmqpBus, settings: Settings) -> None:
+    def __init__(self, bus: AmqpBus) -> None:
         self._bus = bus
-        self._max_payload = settings.max_payload_bytes
+        self._max_payload = bus.max_payload
         self._spec = bus.topology.jobs
         self._dead = bus.topology.dead_jobs
         self._channel: AbstractChannel | None = None

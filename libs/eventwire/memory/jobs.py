@@ -7,13 +7,16 @@ import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from . import codec
-from .bus_memory import MemoryBus
-from .errors import ProtocolError
-from .jobs import DeadJob, JobHandler
-from .protocol import Job
-from .tasks import TaskSet
+from .. import codec
+from ..errors import ProtocolError
+from ..jobs import DeadJob, JobHandler
+from ..protocol import Job
+from ..tasks import TaskSet
+
+if TYPE_CHECKING:
+    from .bus import MemoryBus
 
 log = logging.getLogger(__name__)
 

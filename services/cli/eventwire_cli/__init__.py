@@ -1,0 +1,1 @@
+"""The ``eventwire`` command line and the demo launcher: wires the SDK and the services."""

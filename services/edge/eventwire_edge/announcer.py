@@ -1,0 +1,216 @@
+"""An edge node's side of presence: it announces its own sessions to every replica.
+
+Each change of the node's sessions goes out with the next ``seq``; a heartbeat when the node has
+been quiet for ``presence_interval``; a snapshot, in parts, to any replica that asks; a goodbye
+on clean shutdown. One task sends everything, in order, so handlers never wait on the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import uuid
+from dataclasses import dataclass
+
+from eventwire.bus import Bus
+from eventwire.errors import EventwireError
+from eventwire.presence import Replica, chunks
+from eventwire.presence_bus import BusPresence
+from eventwire.protocol import (
+    PresenceBeat,
+    PresenceChange,
+    PresenceSnapshot,
+    PresenceSync,
+    PresentSession,
+)
+from eventwire.topology import PRESENCE_KEY
+
+from .settings import EdgeSettings
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_PART = 500  # sessions per snapshot message: tens of kB, far below the payload limit
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    session: PresentSession
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _SnapshotFor:
+    reply_to: str
+
+
+class Announcer:
+    """An edge node's sessions, announced in order by one task; handlers never wait on it."""
+
+    def __init__(self, bus: Bus, view: Replica, node_id: str, settings: EdgeSettings) -> None:
+        self.node_id = node_id
+        self.incarnation = uuid.uuid4().hex[:12]
+        self._bus = bus
+        self._view = view
+        self._interval = settings.presence_interval
+        self._usage_timeout = settings.usage_timeout
+        self._sessions: dict[str, PresentSession] = {}
+        self._usage: dict[str, dict[str, float]] = {}  # sid -> model -> last report
+        self._out: asyncio.Queue[_Change | _SnapshotFor] = asyncio.Queue()
+        self._seq = 0
+        self._last_sent = -math.inf
+        self.published = 0
+        self.failed = 0
+        view.own(node_id, self.incarnation)
+
+    # -- what the node's handlers report ---------------------------------------------------
+
+    def join(self, session_id: str, user_id: str) -> None:
+        current = self._sessions.get(session_id)
+        if current is None or current.user_id != user_id:
+            self._set(PresentSession(session_id=session_id, user_id=user_id))
+
+    def leave(self, session_id: str) -> None:
+        session = self._sessions.pop(session_id, None)
+        self._usage.pop(session_id, None)
+        if session is not None:
+            self._view.remove_local(self.node_id, session_id)
+            self._out.put_nowait(_Change(session, online=False))
+
+    def use_model(self, session_id: str, model: str, now: float) -> bool:
+        """Record a ``usage`` report; announced only when the session's set of models changes."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return False
+        usage = self._usage.setdefault(session_id, {})
+        fresh = model not in usage
+        usage[model] = now
+        if fresh:
+            self._set(session.model_copy(update={"models": tuple(sorted(usage))}))
+        return True
+
+    def expire_usage(self, now: float) -> None:
+        for sid, usage in list(self._usage.items()):
+            stale = [m for m, at in usage.items() if now - at > self._usage_timeout]
+            if not stale:
+                continue
+            for model in stale:
+                del usage[model]
+            session = self._sessions.get(sid)
+            if session is not None:
+                self._set(session.model_copy(update={"models": tuple(sorted(usage))}))
+
+    def on_sync(self, request: PresenceSync) -> None:
+        """A replica asked for the state of every node, or of this one: send it a snapshot."""
+        if request.node_id in (None, self.node_id):
+            self._out.put_nowait(_SnapshotFor(request.reply_to))
+
+    def _set(self, session: PresentSession) -> None:
+        self._sessions[session.session_id] = session
+        self._view.put_local(self.node_id, session)
+        self._out.put_nowait(_Change(session, online=True))
+
+    # -- the one task that speaks for the node ---------------------------------------------
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        expired_at = loop.time()
+        while True:
+            if loop.time() - expired_at >= self._interval / 2:
+                expired_at = loop.time()
+                self.expire_usage(expired_at)
+            quiet_for = self._interval - (loop.time() - self._last_sent)
+            if quiet_for <= 0:
+                await self._publish(self._beat())
+                continue
+            try:
+                async with asyncio.timeout(min(quiet_for, self._interval / 2)):
+                    item = await self._out.get()
+            except TimeoutError:
+                continue
+            if isinstance(item, _Change):
+                self._seq += 1
+                await self._publish(
+                    PresenceChange(
+                        node_id=self.node_id,
+                        incarnation=self.incarnation,
+                        seq=self._seq,
+                        session=item.session,
+                        online=item.online,
+                    )
+                )
+            else:
+                await self._send_snapshot(item.reply_to)
+
+    async def say_goodbye(self) -> None:
+        """Tell every replica this node is leaving (best effort: silence expires it anyway)."""
+        await self._publish(self._beat(leaving=True))
+
+    def _beat(self, *, leaving: bool = False) -> PresenceBeat:
+        return PresenceBeat(
+            node_id=self.node_id, incarnation=self.incarnation, seq=self._seq, leaving=leaving
+        )
+
+    async def _publish(self, message: PresenceChange | PresenceBeat) -> None:
+        self._last_sent = asyncio.get_running_loop().time()
+        try:
+            await self._bus.publish(PRESENCE_KEY, message)
+            self.published += 1
+        except EventwireError as exc:
+            # Lost changes show up as a seq gap at the next heartbeat: replicas then resync.
+            self.failed += 1
+            log.debug("presence %s of node %s not sent: %s", message.kind, self.node_id, exc)
+
+    async def _send_snapshot(self, reply_to: str) -> None:
+        parts = chunks(self._sessions.values(), SNAPSHOT_PART)
+        peers = self._view.nodes()
+        try:
+            for i, part in enumerate(parts):
+                await self._bus.send(
+                    reply_to,
+                    PresenceSnapshot(
+                        node_id=self.node_id,
+                        incarnation=self.incarnation,
+                        seq=self._seq,
+                        sessions=part,
+                        part=i,
+                        last=i == len(parts) - 1,
+                        peers=peers,
+                    ),
+                )
+        except EventwireError as exc:
+            self.failed += 1
+            log.debug("presence snapshot for %s not sent: %s", reply_to, exc)
+
+
+class EdgePresence:
+    """The edge's presence: a replica of every node's sessions, and the announcer of its own."""
+
+    def __init__(self, bus: Bus, settings: EdgeSettings, node_id: str) -> None:
+        self._bus = bus
+        self.replica = BusPresence(bus, settings, f"node-{node_id}")
+        self.announcer = Announcer(bus, self.replica.view, node_id, settings)
+        self.replica.on_sync(self.announcer.on_sync)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.replica.start()
+        self._task = asyncio.create_task(self.announcer.run(), name="presence-announce")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._bus.connected:
+            await self.announcer.say_goodbye()
+        await self.replica.close()
+
+    def stats(self) -> dict[str, int]:
+        return {
+            **self.replica.stats(),
+            "presence_announced": self.announcer.published,
+            "presence_announce_failures": self.announcer.failed,
+        }

@@ -1,0 +1,56 @@
+"""The edge node's own settings: where it listens, who may connect, client limits."""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+
+from pydantic import Field
+
+from eventwire.settings import Settings
+
+
+class EdgeSettings(Settings):
+    """Core settings plus the edge's (environment first, ``EVENTWIRE_`` prefix)."""
+
+    host: str = Field("127.0.0.1", description="Edge node listen address.")
+    port: int = Field(8080, ge=0, le=65535, description="Edge node listen port.")
+    cors_allowed_origins: str = Field(
+        "*", description="Comma-separated origins allowed to open sockets ('*' = any)."
+    )
+    dev_login: bool = Field(
+        False,
+        description="Demo only: POST /api/dev/token gives a token for any user name "
+        "(the edge refuses to start with it on a non-loopback host).",
+    )
+    client_event_rate: float = Field(
+        20.0, gt=0, description="Events per second one connection may send (sustained)."
+    )
+    client_event_burst: int = Field(
+        40, gt=0, description="Events one connection may send at once before the rate applies."
+    )
+    max_client_packet_bytes: int = Field(
+        64 * 1024, gt=0, description="Largest client-originated event accepted."
+    )
+    channel_authorizer: str = Field(
+        "",
+        description="'module:attribute' of a channel authorizer factory; empty = the token's "
+        "`channels` claim, admins everywhere.",
+    )
+    usage_timeout: float = Field(
+        3.0, gt=0, description="Seconds a client's `usage` report keeps its model in use."
+    )
+
+    @property
+    def host_is_loopback(self) -> bool:
+        """The edge listens on this machine only (where the demo's dev login is allowed)."""
+        try:
+            return self.host == "localhost" or ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+@lru_cache(maxsize=1)
+def get_edge_settings() -> EdgeSettings:
+    """The edge process's settings, read once from the environment."""
+    return EdgeSettings()
