@@ -89,6 +89,14 @@ class Settings(BaseSettings):
         description="'module:attribute' of a channel authorizer factory; empty = the token's "
         "`channels` claim, admins everywhere.",
     )
+    # -- edge: what chat-scoped tokens may push (issue 16; parsed in eventwire_edge.external) --
+    external_event_types: str = Field(
+        "status,message,chat:message:delta,replace,chat:message,files,chat:message:files,"
+        "source,citation,notification,chat:title,chat:tags,chat:completion",
+        description="Edge: comma-separated event types an external tool may push with a "
+        "chat-scoped token (empty = none); the user's own token may push any type.",
+    )
+    # -- end of the issue-16 block --
     reconnect_initial_delay: float = Field(0.2, gt=0, description="First reconnect backoff (s).")
     reconnect_max_delay: float = Field(5.0, gt=0, description="Largest reconnect backoff (s).")
     connect_timeout: float = Field(

@@ -29,6 +29,7 @@ from eventwire.topology import session_key, session_of, user_key
 
 from .authorizer import ChannelAuthorizer
 from .bindings import Bindings
+from .external import ScopedEvents
 from .handlers import Surface
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ class EdgeNode:
         self.sio.on("*", self._on_unknown)
         # Open WebUI's other socket events, presence, and client limits (handlers.py).
         self.surface = Surface(self, authorizer)
+        # What external tools may push with chat-scoped tokens (external.py, the HTTP API).
+        self.scoped_events = ScopedEvents(settings)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -131,6 +134,7 @@ class EdgeNode:
             "pending_calls": sum(len(c) for c in self._calls.values()),
             **asdict(self.stats),
             **self.surface.describe(),
+            **self.scoped_events.describe(),
         }
 
     # -- Socket.IO side ----------------------------------------------------------------
