@@ -32,6 +32,7 @@ from eventwire.topology import channel_key, session_key, session_of, user_key
 from .announcer import EdgePresence
 from .authorizer import ChannelAuthorizer, load_authorizer
 from .bindings import Bindings
+from .external import ScopedEvents
 from .gate import Gate, Member
 from .handlers import Surface
 from .settings import EdgeSettings
@@ -100,6 +101,8 @@ class EdgeNode:
         self._dispatch.on(CallRequest, self._serve)
         self._dispatch.on(CallCancel, self._cancel)
         self._dispatch.on(ChannelEmit, self._deliver_channel)
+        # What external tools may push with chat-scoped tokens (external.py, the HTTP API).
+        self.scoped_events = ScopedEvents(settings)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -151,6 +154,7 @@ class EdgeNode:
             **asdict(self.gate.stats),
             **asdict(self.surface.stats),
             **self.presence.stats(),
+            **self.scoped_events.describe(),
         }
 
     # -- sessions (what the gate hands over) ------------------------------------------

@@ -37,6 +37,12 @@ class EdgeSettings(Settings):
         description="'module:attribute' of a channel authorizer factory; empty = the token's "
         "`channels` claim, admins everywhere.",
     )
+    external_event_types: str = Field(
+        "status,message,chat:message:delta,replace,chat:message,files,chat:message:files,"
+        "source,citation,notification,chat:title,chat:tags,chat:completion",
+        description="Comma-separated event types an external tool may push with a "
+        "chat-scoped token (empty = none); the user's own token may push any type.",
+    )
     usage_timeout: float = Field(
         3.0, gt=0, description="Seconds a client's `usage` report keeps its model in use."
     )
