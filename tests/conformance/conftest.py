@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator
 import pytest
 from yarl import URL
 
+from tests.support.sio import Cluster
+
 from .flavors import AioPikaFlavor, EventwireFlavor, Flavor, RedisFlavor
-from .harness import Cluster
 from .limits import KNOWN_LIMITS
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -12,64 +12,15 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 import aio_pika
 import socketio
 
-from eventwire.settings import Settings
-from eventwire_edge.sio import EventwireManager
-from tests.support.cluster import delete_namespace
+from tests.support.sio import EventwireFlavor, Flavor
 from tests.support.tabs import eventually
 
-
-class Flavor(Protocol):
-    name: str
-
-    def manager(self, channel: str, *, write_only: bool = False) -> Any: ...
-
-    async def listening(self, manager: Any, listeners: int) -> None:
-        """Return once a server's manager receives what is published (python-socketio
-        starts its listener in the background when the first client connects);
-        ``listeners``: how many servers of the test listen on the channel by now."""
-
-    def emits_handled(self, manager: Any) -> int:
-        """Emits from other processes this server's manager has looked at."""
-
-    async def close(self, manager: Any) -> None: ...
-
-    async def cleanup(self, channel: str) -> None: ...
-
-
-class EventwireFlavor:
-    name = "eventwire"
-
-    def __init__(self, amqp_url: str) -> None:
-        self._url = amqp_url
-
-    def _settings(self, channel: str) -> Settings:
-        return Settings(
-            amqp_url=self._url,
-            namespace=channel,
-            reconnect_initial_delay=0.1,
-            reconnect_max_delay=0.5,
-            connect_timeout=10,
-        )
-
-    def manager(self, channel: str, *, write_only: bool = False) -> EventwireManager:
-        return EventwireManager(settings=self._settings(channel), write_only=write_only)
-
-    async def listening(self, manager: Any, listeners: int) -> None:
-        """Nothing to wait for: a client's CONNECT is sent after its keys are bound."""
-
-    def emits_handled(self, manager: Any) -> int:
-        return int(manager.stats.emits_received)
-
-    async def close(self, manager: Any) -> None:
-        await manager.close()
-
-    async def cleanup(self, channel: str) -> None:
-        await delete_namespace(self._settings(channel))
+__all__ = ["AioPikaFlavor", "EventwireFlavor", "Flavor", "RedisFlavor"]
 
 
 def _counting(manager: Any) -> None:

@@ -9,8 +9,7 @@ import pytest
 import socketio
 
 from eventwire.errors import ClientDisconnected, SessionOffline
-
-from .harness import ASK, ASK_PAIR, HOLD, WAIT, Cluster
+from tests.support.sio import ASK, ASK_PAIR, HOLD, WAIT, Cluster
 
 # The timeout of calls expected to fail: eventwire fails them before it, the references
 # only when it expires (their known limits), so it bounds those runs.

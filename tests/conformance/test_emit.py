@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .harness import Cluster
+from tests.support.sio import Cluster
 
 
 async def test_emit_to_room_reaches_its_members_on_every_server(cluster: Cluster) -> None:

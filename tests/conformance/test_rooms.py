@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from .harness import WAIT, Cluster
+from tests.support.sio import WAIT, Cluster
 
 
 async def test_enter_room_for_a_sid_on_another_server(cluster: Cluster) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .harness import ASK, WAIT, Cluster
+from tests.support.sio import ASK, WAIT, Cluster
 
 
 async def test_write_only_process_emits_to_room_sid_and_everyone(cluster: Cluster) -> None:

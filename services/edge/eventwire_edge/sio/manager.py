@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import socketio
@@ -128,6 +128,19 @@ class EventwireManager(socketio.AsyncManager):  # type: ignore[misc]  # untyped 
     @property
     def connected(self) -> bool:
         return self._started and self.bus.connected
+
+    def describe(self) -> dict[str, Any]:
+        """What an operator (or a test) wants to see: routing state and counters."""
+        return {
+            "host": self.host_id,
+            "write_only": self.write_only,
+            "connected": self._started and self.bus.connected,
+            "bound_keys": sorted(self._keys.bound) if self._keys is not None else [],
+            "outbox": self.bus.outbox_depth if self._bus is not None else 0,
+            "calls_waiting": self._replies.pending if self._replies is not None else 0,
+            "calls_serving": len(self._serving),
+            **asdict(self.stats),
+        }
 
     def install(self, server: Any) -> EventwireManager:
         """Become ``server``'s client manager (an ``AsyncServer`` made without one), before it

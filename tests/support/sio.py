@@ -1,7 +1,8 @@
 """Real Socket.IO servers (aiohttp, free ports) and real clients around one client manager.
 
 A ``Cluster`` owns everything one test starts and stops it in reverse order, then has the
-flavor remove what its managers left on the broker.
+``Flavor`` (which client manager, on which broker: ``tests/conformance/flavors.py``) remove
+what its managers left on the broker.
 """
 
 from __future__ import annotations
@@ -10,17 +11,79 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import socketio
 from aiohttp import web
 
-from .flavors import Flavor
+from eventwire.settings import Settings
+from eventwire_edge.sio import EventwireManager
+
+from .cluster import delete_namespace
 
 WAIT = 20.0  # safety net for an event that should come; never a synchronisation
 ASK = "ask"  # the event every tab answers with {"from": name, "got": data}
 ASK_PAIR = "ask-pair"  # answered with two arguments
 HOLD = "hold"  # never answered: the tab holds the call until it disconnects
+
+
+class Flavor(Protocol):
+    name: str
+
+    def manager(self, channel: str, *, write_only: bool = False) -> Any: ...
+
+    async def listening(self, manager: Any, listeners: int) -> None:
+        """Return once a server's manager receives what is published (python-socketio
+        starts its listener in the background when the first client connects);
+        ``listeners``: how many servers of the test listen on the channel by now."""
+
+    def emits_handled(self, manager: Any) -> int:
+        """Emits from other processes this server's manager has looked at."""
+
+    async def close(self, manager: Any) -> None: ...
+
+    async def cleanup(self, channel: str) -> None: ...
+
+
+class EventwireFlavor:
+    name = "eventwire"
+
+    def __init__(self, amqp_url: str, **options: Any) -> None:
+        """``options``: settings (``outbox_limit`` ...) and manager keywords."""
+        self._url = amqp_url
+        keywords = {"control_timeout", "fail_on_disconnect"}
+        self._manager_options = {k: v for k, v in options.items() if k in keywords}
+        self._settings_options = {k: v for k, v in options.items() if k not in keywords}
+
+    def _settings(self, channel: str) -> Settings:
+        values: dict[str, Any] = {
+            "amqp_url": self._url,
+            "namespace": channel,
+            "reconnect_initial_delay": 0.1,
+            "reconnect_max_delay": 0.5,
+            "connect_timeout": 10,
+            **self._settings_options,
+        }
+        return Settings.model_validate(values)
+
+    def manager(self, channel: str, *, write_only: bool = False) -> EventwireManager:
+        return EventwireManager(
+            settings=self._settings(channel), write_only=write_only, **self._manager_options
+        )
+
+    async def listening(self, manager: Any, listeners: int) -> None:
+        """Nothing to wait for: a client's CONNECT is sent after its keys are bound."""
+
+    def emits_handled(self, manager: Any) -> int:
+        return int(manager.stats.emits_received)
+
+    async def close(self, manager: Any) -> None:
+        await manager.close()
+
+    async def cleanup(self, channel: str) -> None:
+        settings = self._settings(channel)
+        if not settings.uses_memory_bus:
+            await delete_namespace(settings)
 
 
 class Server:
