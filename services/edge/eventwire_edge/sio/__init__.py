@@ -4,8 +4,9 @@
 ``AsyncAioPikaManager`` would go; ``EventwireManager(url, write_only=True)`` elsewhere.
 """
 
+from .core import ManagerStats
 from .errors import CallBrokerDown, CallFailed, CallTimedOut, SidDisconnected, SidOffline
-from .manager import EventwireManager, ManagerStats
+from .manager import EventwireManager
 
 __all__ = [
     "CallBrokerDown",
