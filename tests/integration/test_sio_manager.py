@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -188,3 +190,27 @@ async def test_waiting_out_the_timeout_when_told_to(bus_url: str) -> None:
             await call
     finally:
         await cluster.close()
+
+
+class _LenientJson:
+    """A JSON module like Open WebUI's orjson codec, which renders datetimes."""
+
+    @staticmethod
+    def dumps(obj: Any, **kwargs: Any) -> str:
+        return json.dumps(obj, default=str, **kwargs)
+
+    loads = staticmethod(json.loads)
+
+
+async def test_values_msgpack_cannot_carry_travel_as_the_json_module_renders_them(
+    cluster: Cluster,
+) -> None:
+    a = await cluster.server()
+    ta = await cluster.tab(a)
+    writer = cluster.writer()
+    writer.json = _LenientJson
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5)
+
+    await writer.emit("dated", {"at": when, "n": 1}, to=ta.sid)
+
+    assert await ta.next() == ("dated", ({"at": str(when), "n": 1},))
