@@ -36,7 +36,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--only", default=",".join(SCENARIOS), help="comma list of " + ", ".join(SCENARIOS)
     )
     p.add_argument(
-        "--systems", default="eventwire,socketio,floor", help="emit systems to run (comma list)"
+        "--systems",
+        default="eventwire,manager,socketio,floor",
+        help="emit systems to run (comma list; manager = python-socketio on EventwireManager)",
     )
     p.add_argument("--ks", default=None, help="edge process counts, e.g. 1,2,4")
     p.add_argument("--clients", type=int, help="connected clients in the emit scenarios")
@@ -136,12 +138,17 @@ async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any
     results["machine"]["rabbitmq"] = await rabbitmq_version(opts.amqp_url)
     began = time.monotonic()
     if "emit" in only:
-        emit: dict[str, dict[str, Any]] = {"eventwire": {}, "socketio": {}, "floor": {}}
+        emit: dict[str, dict[str, Any]] = {
+            "eventwire": {},
+            "manager": {},
+            "socketio": {},
+            "floor": {},
+        }
         if "floor" in systems:
             log("emit: python-socketio single process (floor)")
             emit["floor"]["1"] = await scenarios.emit(opts, "floor", 1)
         for k in opts.ks:
-            for system in ("eventwire", "socketio"):
+            for system in ("eventwire", "manager", "socketio"):
                 if system not in systems:
                     continue
                 log(f"emit: {system} K={k}")
@@ -153,6 +160,9 @@ async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any
             "eventwire": await scenarios.calls(opts),
             "rpc": await scenarios.rpc_floor(opts),
         }
+        if "manager" in systems:
+            log("calls: call() from a write-only EventwireManager")
+            results["calls"]["manager"] = await scenarios.calls(opts, "manager")
     if "connections" in only:
         conns: dict[str, dict[str, Any]] = {"eventwire": {}, "socketio": {}}
         for n in opts.conn_sizes:

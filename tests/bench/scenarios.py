@@ -1,5 +1,6 @@
-"""The scenarios: targeted emits (eventwire, the AsyncAioPikaManager baseline, the no-broker
-floor), calls against the bare aio-pika round trip, idle connections, and the soak."""
+"""The scenarios: targeted emits (eventwire, python-socketio servers on eventwire's manager,
+the AsyncAioPikaManager baseline, the no-broker floor), calls against the bare aio-pika round
+trip, idle connections, and the soak."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ async def _servers(the_lab: Any, system: str, k: int) -> list[str]:
     if system == "eventwire":
         edges = await asyncio.gather(*(the_lab.edge() for _ in range(k)))
         return [e.url for e in edges]
-    manager = "aiopika" if system == "socketio" else "none"
+    manager = {"socketio": "aiopika", "manager": "eventwire"}.get(system, "none")
     servers = await asyncio.gather(
         *(
             the_lab.child(
@@ -56,7 +57,8 @@ async def _warm(sender: Child, loads: list[Child], names: list[str], stall: floa
 
 async def emit(opts: Options, system: str, k: int) -> dict[str, Any]:
     """``system``: eventwire (K edges), socketio (K AsyncAioPikaManager servers + write-only
-    emitter), floor (one plain python-socketio server emitting to its own clients)."""
+    emitter), manager (K python-socketio servers on EventwireManager + write-only emitter),
+    floor (one plain python-socketio server emitting to its own clients)."""
     async with lab(opts) as the_lab:
         urls = await _servers(the_lab, system, k)
         loads = await the_lab.loads()
@@ -116,14 +118,17 @@ async def emit(opts: Options, system: str, k: int) -> dict[str, Any]:
         }
 
 
-async def calls(opts: Options) -> dict[str, Any]:
-    """``__event_call__`` from a worker process to clients on two other edge processes."""
+async def calls(opts: Options, system: str = "eventwire") -> dict[str, Any]:
+    """Calls from a worker process to clients on two server processes: ``__event_call__``
+    to edges (eventwire), or ``call()`` from a write-only EventwireManager (manager)."""
     async with lab(opts) as the_lab:
-        urls = await _servers(the_lab, "eventwire", 2)
+        urls = await _servers(the_lab, system, 2)
         loads = await the_lab.loads()
         names = users(opts.clients)
         clients = (await connect(loads, spread(urls, names, len(loads))))["clients"]
-        worker = await the_lab.child("emitter", "--system", "eventwire", name="worker")
+        worker = await the_lab.child(
+            "emitter", "--system", system, "--channel", the_lab.namespace, name="worker"
+        )
         targets = [[user, sid] for user, sid, _url in clients]
         await worker.request("calls", targets=targets, rate=50, duration=1.0)  # warm-up
         result = await worker.request(

@@ -1,6 +1,7 @@
 """The python-socketio side of the comparison, as a process the runner drives.
 
 ``--manager aiopika``: an ``AsyncServer`` scaled with ``AsyncAioPikaManager`` (the baseline).
+``--manager eventwire``: the same server scaled with eventwire's ``EventwireManager``.
 ``--manager none``: a plain single ``AsyncServer`` (the no-broker floor; ``rate``/``burst``
 requests make it emit to its own clients). Both authenticate like the edge (the same JWT
 check) and put each socket in the room ``user.<id>``, so the same clients and events fit.
@@ -36,9 +37,13 @@ class BenchAioPikaManager(socketio.AsyncAioPikaManager):  # type: ignore[misc]
 
 
 def make_server(manager: str, amqp_url: str, channel: str, secret: str) -> socketio.AsyncServer:
-    client_manager = (
-        BenchAioPikaManager(amqp_url, channel=channel) if manager == "aiopika" else None
-    )
+    client_manager: Any = None
+    if manager == "aiopika":
+        client_manager = BenchAioPikaManager(amqp_url, channel=channel)
+    elif manager == "eventwire":
+        from eventwire_edge.sio import EventwireManager
+
+        client_manager = EventwireManager(amqp_url, channel=channel)
     sio = socketio.AsyncServer(
         async_mode="aiohttp", client_manager=client_manager, cors_allowed_origins="*"
     )
@@ -57,7 +62,7 @@ def make_server(manager: str, amqp_url: str, channel: str, secret: str) -> socke
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--manager", choices=["aiopika", "none"], required=True)
+    parser.add_argument("--manager", choices=["aiopika", "eventwire", "none"], required=True)
     parser.add_argument("--channel", default="eventwire-bench")
     args = parser.parse_args()
     amqp_url = os.environ["AMQP_URL"]
@@ -83,6 +88,9 @@ async def main() -> None:
         await serve({"rate": rate, "burst": burst}, {"url": url})
     finally:
         await runner.cleanup()
+        close = getattr(sio.manager, "close", None)  # EventwireManager: delete its queue
+        if close is not None:
+            await close()
 
 
 if __name__ == "__main__":
