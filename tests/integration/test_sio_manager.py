@@ -214,3 +214,26 @@ async def test_values_msgpack_cannot_carry_travel_as_the_json_module_renders_the
     await writer.emit("dated", {"at": when, "n": 1}, to=ta.sid)
 
     assert await ta.next() == ("dated", ({"at": str(when), "n": 1},))
+
+
+class _JsonOnlyPacket(socketio.packet.Packet):  # type: ignore[misc]
+    """Like Open WebUI's JSONOnlyPacket: no binary scan per emit."""
+
+    uses_binary_events = False
+
+
+async def test_servers_configured_as_open_webui_configures_its_own(cluster: Cluster) -> None:
+    """Open WebUI 0.12.4: always_connect, a JSON-only packet class, its own json module."""
+    options = {"always_connect": True, "serializer": _JsonOnlyPacket, "json": _LenientJson}
+    a, b = await cluster.server(**options), await cluster.server(**options)
+    ta, tb = await cluster.tab(a), await cluster.tab(b)
+    await a.sio.enter_room(ta.sid, "user:1")
+    await b.sio.enter_room(tb.sid, "user:1")
+    when = datetime.datetime(2025, 5, 6, 7, 8, 9)
+
+    await b.sio.emit("events", {"at": when}, room="user:1")
+    answer = await a.sio.call(ASK, "confirm?", to=tb.sid, timeout=WAIT)
+
+    assert await ta.next() == ("events", ({"at": str(when)},))
+    assert await tb.next() == ("events", ({"at": str(when)},))
+    assert answer == {"from": tb.name, "got": "confirm?"}

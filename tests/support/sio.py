@@ -89,11 +89,11 @@ class EventwireFlavor:
 class Server:
     """One ``socketio.AsyncServer`` on its own port, accepting every namespace."""
 
-    def __init__(self, manager: Any, name: str) -> None:
+    def __init__(self, manager: Any, name: str, **options: Any) -> None:
         self.name = name
         self.manager = manager
         self.sio = socketio.AsyncServer(
-            async_mode="aiohttp", client_manager=manager, namespaces="*", logger=False
+            async_mode="aiohttp", client_manager=manager, namespaces="*", logger=False, **options
         )
         self.app = web.Application()
         self.sio.attach(self.app)
@@ -181,8 +181,9 @@ class Cluster:
         self.writers: list[Any] = []
         self._listening: set[int] = set()
 
-    async def server(self) -> Server:
-        server = Server(self.flavor.manager(self.channel), f"s{len(self.servers)}")
+    async def server(self, **options: Any) -> Server:
+        """``options``: ``socketio.AsyncServer`` keywords."""
+        server = Server(self.flavor.manager(self.channel), f"s{len(self.servers)}", **options)
         self.servers.append(server)
         return await server.start()
 
