@@ -237,3 +237,13 @@ async def test_servers_configured_as_open_webui_configures_its_own(cluster: Clus
     assert await ta.next() == ("events", ({"at": str(when)},))
     assert await tb.next() == ("events", ({"at": str(when)},))
     assert answer == {"from": tb.name, "got": "confirm?"}
+
+
+async def test_initialize_connects_ahead_of_first_use(cluster: Cluster) -> None:
+    """python-socketio (and Open WebUI's lifespan) call initialize() without awaiting."""
+    manager = cluster.flavor.manager(cluster.channel)
+    cluster.writers.append(manager)  # closed with the cluster
+
+    manager.initialize()
+
+    await eventually(lambda: manager.connected)

@@ -116,6 +116,16 @@ class ManagerCore(socketio.AsyncManager):  # type: ignore[misc]  # untyped libra
             **asdict(self.stats),
         }
 
+    def initialize(self) -> None:
+        """python-socketio calls this at its first client's connection (Open WebUI's lifespan
+        too): connect now instead of on first use. A failure is logged; the next use retries."""
+        super().initialize()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no running loop: connect on first use
+        self._background.spawn(self.start(), name=f"sio-manager-start:{self.host_id}")
+
     async def start(self) -> None:
         """Connect (done on first use anyway); raises ``BrokerUnavailable`` if it cannot."""
         if self._started:
