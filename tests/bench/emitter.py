@@ -2,7 +2,8 @@
 
 ``--system eventwire``: the SDK (``Eventwire.emit`` / ``Eventwire.call``), configured from the
 environment like any worker. ``--system socketio``: python-socketio's write-only
-``AsyncAioPikaManager``. ``--system rpc``: a bare aio-pika request/reply client (the floor).
+``AsyncAioPikaManager``. ``--system owui``: Open WebUI's write-only room-channel manager (run by
+Open WebUI's own interpreter). ``--system rpc``: a bare aio-pika request/reply client (the floor).
 """
 
 from __future__ import annotations
@@ -56,6 +57,18 @@ async def socketio_sender(channel: str) -> AsyncIterator[dict[str, Any]]:
     finally:
         if manager.publisher_connection is not None:
             await manager.publisher_connection.close()
+
+
+@contextlib.asynccontextmanager
+async def owui_sender(channel: str) -> AsyncIterator[dict[str, Any]]:
+    from tests.bench.servers import owui_manager
+
+    manager = owui_manager(channel, write_only=True)
+
+    async def send(seq: int, user: str, t: int) -> None:
+        await manager.emit("events", drive.payload(drive.delta_event(seq, t)), room=f"user.{user}")
+
+    yield {"send": send}
 
 
 class RpcClient:
@@ -113,7 +126,7 @@ async def timed_at_rate(one: Any, count: int, rate: float, duration: float) -> d
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--system", choices=["eventwire", "socketio", "rpc"], required=True)
+    parser.add_argument("--system", choices=["eventwire", "socketio", "owui", "rpc"], required=True)
     parser.add_argument("--channel", default="eventwire-bench")
     args = parser.parse_args()
 
@@ -129,7 +142,12 @@ async def main() -> None:
             await serve({"rpc": rpc_rate}, {})
         return
 
-    sender = eventwire_sender() if args.system == "eventwire" else socketio_sender(args.channel)
+    if args.system == "eventwire":
+        sender = eventwire_sender()
+    elif args.system == "owui":
+        sender = owui_sender(args.channel)
+    else:
+        sender = socketio_sender(args.channel)
     async with sender as ops:
         send = ops["send"]
 

@@ -19,7 +19,7 @@ from typing import Any
 from yarl import URL
 
 from tests.bench import report, scenarios
-from tests.bench.lab import ROOT, Options
+from tests.bench.lab import OWUI_PYTHON, ROOT, Options
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCENARIOS = ("emit", "calls", "connections", "soak")
@@ -36,7 +36,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--only", default=",".join(SCENARIOS), help="comma list of " + ", ".join(SCENARIOS)
     )
     p.add_argument(
-        "--systems", default="eventwire,socketio,floor", help="emit systems to run (comma list)"
+        "--systems",
+        default="eventwire,owui,socketio,floor",
+        help="emit systems to run (comma list)",
     )
     p.add_argument("--ks", default=None, help="edge process counts, e.g. 1,2,4")
     p.add_argument("--clients", type=int, help="connected clients in the emit scenarios")
@@ -136,12 +138,12 @@ async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any
     results["machine"]["rabbitmq"] = await rabbitmq_version(opts.amqp_url)
     began = time.monotonic()
     if "emit" in only:
-        emit: dict[str, dict[str, Any]] = {"eventwire": {}, "socketio": {}, "floor": {}}
+        emit: dict[str, dict[str, Any]] = {"eventwire": {}, "owui": {}, "socketio": {}, "floor": {}}
         if "floor" in systems:
             log("emit: python-socketio single process (floor)")
             emit["floor"]["1"] = await scenarios.emit(opts, "floor", 1)
         for k in opts.ks:
-            for system in ("eventwire", "socketio"):
+            for system in ("eventwire", "owui", "socketio"):
                 if system not in systems:
                     continue
                 log(f"emit: {system} K={k}")
@@ -186,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown scenarios {sorted(unknown)}; choose from {SCENARIOS}")
     systems = {s.strip() for s in args.systems.split(",") if s.strip()}
+    if "owui" in systems and not Path(OWUI_PYTHON).is_file():
+        raise SystemExit(
+            f"the Open WebUI peer needs Open WebUI's virtualenv ({OWUI_PYTHON}): "
+            "run `make openwebui-venv`, or leave it out with --systems eventwire,socketio,floor"
+        )
     results = asyncio.run(run(opts, only, systems))
     print(write(results, args.out, args.name))
     log(f"wrote {args.out}/{args.name}.{{json,md,png}} in {results['seconds']:.0f} s")

@@ -10,6 +10,7 @@ from typing import Any
 
 from tests.bench.control import Child
 from tests.bench.lab import (
+    OWUI_PYTHON,
     Options,
     connect,
     cpu_seconds,
@@ -26,15 +27,26 @@ from tests.bench.lab import (
 RATE_SEQ, BURST_SEQ, WARM_SEQ = 0, 10_000_000, 20_000_000
 
 
+def python_for(system: str) -> str:
+    """Open WebUI's peer runs in Open WebUI's virtualenv; everything else in ours."""
+    return OWUI_PYTHON if system == "owui" else ""
+
+
 async def _servers(the_lab: Any, system: str, k: int) -> list[str]:
     if system == "eventwire":
         edges = await asyncio.gather(*(the_lab.edge() for _ in range(k)))
         return [e.url for e in edges]
-    manager = "aiopika" if system == "socketio" else "none"
+    manager = {"socketio": "aiopika", "owui": "owui"}.get(system, "none")
     servers = await asyncio.gather(
         *(
             the_lab.child(
-                "servers", "--manager", manager, "--channel", the_lab.namespace, name=f"sio{i}"
+                "servers",
+                "--manager",
+                manager,
+                "--channel",
+                the_lab.namespace,
+                name=f"sio{i}",
+                python=python_for(system),
             )
             for i in range(k)
         )
@@ -56,6 +68,7 @@ async def _warm(sender: Child, loads: list[Child], names: list[str], stall: floa
 
 async def emit(opts: Options, system: str, k: int) -> dict[str, Any]:
     """``system``: eventwire (K edges), socketio (K AsyncAioPikaManager servers + write-only
+    emitter), owui (K servers on Open WebUI's AsyncRedisRoomChannelManager + its write-only
     emitter), floor (one plain python-socketio server emitting to its own clients)."""
     async with lab(opts) as the_lab:
         urls = await _servers(the_lab, system, k)
@@ -66,7 +79,13 @@ async def emit(opts: Options, system: str, k: int) -> dict[str, Any]:
             sender = the_lab.procs[0]
         else:
             sender = await the_lab.child(
-                "emitter", "--system", system, "--channel", the_lab.namespace, name="emitter"
+                "emitter",
+                "--system",
+                system,
+                "--channel",
+                the_lab.namespace,
+                name="emitter",
+                python=python_for(system),
             )
         assert isinstance(sender, Child)
         await _warm(sender, loads, names, opts.stall_seconds)
