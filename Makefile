@@ -35,6 +35,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy -p eventwire -p eventwire_edge -p eventwire_worker -p eventwire_cli
+	$(BIN)/mypy services/worker/openwebui/eventwire_workers.py
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

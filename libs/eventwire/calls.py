@@ -52,8 +52,17 @@ class Caller:
         await self._background.close()
 
     async def call(
-        self, *, user_id: str, session_id: str, payload: dict[str, Any], timeout: float
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        payload: dict[str, Any],
+        timeout: float,
+        route: str | None = None,
     ) -> Any:
+        """Ask ``session_id`` (published to ``session.<sid>``, or to ``route`` for a relayed
+        run) and return its answer; raises the named error the far side reported."""
+
         def build(call_id: str, reply_to: str) -> Message:
             return CallRequest(
                 id=call_id,
@@ -68,7 +77,7 @@ class Caller:
             return CallCancel(id=call_id, session_id=session_id)
 
         try:
-            reply = await self.request(session_key(session_id), build, timeout, cancel)
+            reply = await self.request(route or session_key(session_id), build, timeout, cancel)
         except Unroutable:
             raise SessionOffline(f"session {session_id} is not connected to any edge") from None
         except TimeoutError:

@@ -122,15 +122,18 @@ class Eventwire:
         chat_id: str | None = None,
         message_id: str | None = None,
         session_id: str | None = None,
+        route: str | None = None,
     ) -> None:
         """Send ``event`` to every session of ``user_id`` (or only ``session_id``).
+
+        ``route``: a relayed run's routing key (``Job.relay``) instead of the user's sockets.
 
         Returns once the broker accepted it, or once it is queued in the outbox while the
         broker is unreachable. Raises ``EventValidationError``, ``PayloadTooLarge``,
         ``OutboxFull``.
         """
         validate_event(event)
-        key = session_key(session_id) if session_id else user_key(user_id)
+        key = route or (session_key(session_id) if session_id else user_key(user_id))
         payload = {"chat_id": chat_id, "message_id": message_id, "data": event}
         await self._on_own_loop(
             self.bus.publish(key, Emit(user_id=user_id, payload=payload), buffer=True)
@@ -145,6 +148,7 @@ class Eventwire:
         chat_id: str | None = None,
         message_id: str | None = None,
         timeout: float | None = None,
+        route: str | None = None,
     ) -> Any:
         """Send ``event`` to one session and return the client's acknowledgement value.
 
@@ -160,7 +164,11 @@ class Eventwire:
                 self.presence,
                 session_id,
                 self._caller.call(
-                    user_id=user_id, session_id=session_id, payload=payload, timeout=timeout
+                    user_id=user_id,
+                    session_id=session_id,
+                    payload=payload,
+                    timeout=timeout,
+                    route=route,
                 ),
             )
         )
@@ -188,18 +196,31 @@ class Eventwire:
         return (await self._view()).models_in_use()
 
     def event_emitter(
-        self, request_info: Mapping[str, Any], *, only_session: bool = False
+        self,
+        request_info: Mapping[str, Any],
+        *,
+        only_session: bool = False,
+        route: str | None = None,
     ) -> EventEmitter:
-        return _make_emitter(lambda: self, request_info, only_session)
+        """Open WebUI's ``__event_emitter__`` for ``request_info`` (``route``: see ``emit``)."""
+        return _make_emitter(lambda: self, request_info, only_session, route)
 
     def event_call(
-        self, request_info: Mapping[str, Any], *, timeout: float | None = None
+        self,
+        request_info: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        route: str | None = None,
     ) -> EventCaller:
-        return _make_caller(lambda: self, request_info, timeout)
+        """Open WebUI's ``__event_call__`` for ``request_info`` (``route``: see ``emit``)."""
+        return _make_caller(lambda: self, request_info, timeout, route)
 
 
 def _make_emitter(
-    use_client: Callable[[], Eventwire], request_info: Mapping[str, Any], session_only: bool
+    use_client: Callable[[], Eventwire],
+    request_info: Mapping[str, Any],
+    session_only: bool,
+    route: str | None = None,
 ) -> EventEmitter:
     _required(request_info, "user_id")
 
@@ -212,13 +233,17 @@ def _make_emitter(
             chat_id=request_info.get("chat_id"),
             message_id=request_info.get("message_id"),
             session_id=request_info.get("session_id") if session_only else None,
+            route=route,
         )
 
     return __event_emitter__
 
 
 def _make_caller(
-    use_client: Callable[[], Eventwire], request_info: Mapping[str, Any], timeout: float | None
+    use_client: Callable[[], Eventwire],
+    request_info: Mapping[str, Any],
+    timeout: float | None,
+    route: str | None = None,
 ) -> EventCaller:
     _required(request_info, "user_id")
     _required(request_info, "session_id")
@@ -233,6 +258,7 @@ def _make_caller(
                 chat_id=request_info.get("chat_id"),
                 message_id=request_info.get("message_id"),
                 timeout=timeout,
+                route=route,
             )
         except EventValidationError:
             raise

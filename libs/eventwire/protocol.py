@@ -80,6 +80,9 @@ class Job(_Message):
     chat_id: str | None = None
     message_id: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    # Set when the run is relayed (an Open WebUI Function submitted it): the routing key its
+    # events and calls go to, instead of the user's sockets (``topology.run_key``).
+    relay: str | None = None
     method: str | None = None  # a tool job's method name
     arguments: dict[str, Any] = Field(default_factory=dict)  # a tool job's arguments
 

@@ -13,6 +13,7 @@ from typing import Any
 SESSION_PREFIX = "session."
 USER_PREFIX = "user."
 TASK_PREFIX = "task."
+RUN_PREFIX = "run."  # a relayed run's events and calls go to the relay serving it (relay.py)
 # Every worker's control queue is bound to this key: questions any worker may answer
 # (which models are loaded). A mandatory publish fails fast when no worker runs.
 WORKERS_KEY = "workers"
@@ -53,6 +54,10 @@ def user_key(user_id: str) -> str:
 
 def task_key(task_id: str) -> str:
     return _key(TASK_PREFIX, task_id)
+
+
+def run_key(run_id: str) -> str:
+    return _key(RUN_PREFIX, run_id)
 
 
 def session_of(key: str) -> str | None:

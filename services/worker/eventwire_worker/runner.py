@@ -41,9 +41,12 @@ class Runner:
         self.settings = settings
 
     def emitter(self, job: Job) -> EventEmitter:
-        return self.client.event_emitter(_request_info(job))
+        return self.client.event_emitter(_request_info(job), route=job.relay)
 
     def caller(self, job: Job) -> EventCaller:
+        if job.relay is not None:  # the relay asks through its own __event_call__
+            info = {**_request_info(job), "session_id": job.session_id or job.id}
+            return self.client.event_call(info, route=job.relay)
         if job.session_id is None:
 
             async def __event_caller__(_event: dict[str, Any]) -> Any:
