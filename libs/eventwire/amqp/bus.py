@@ -34,6 +34,7 @@ from ..errors import BrokerUnavailable, Unroutable
 from ..protocol import Message
 from ..settings import Settings
 from ..topology import QueueSpec, Topology
+from . import fastpath
 from .outbox import Outbox, Pending
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class AmqpInbox:
         self._pending: asyncio.Queue[DeliveredMessage] = asyncio.Queue()
         self._consumer_tag: str | None = None
         self._task = asyncio.create_task(self._dispatch(), name=f"inbox:{spec.name}")
+        self._consumer: Any = self._receive if fastpath.install() else self._receive_async
 
     @property
     def name(self) -> str:
@@ -103,7 +105,7 @@ class AmqpInbox:
         # Consume on the underlying aiormq channel: aio-pika would wrap every delivery in an
         # IncomingMessage and spawn one more task for it, a third of the edge's AMQP cost.
         underlay = await channel.get_underlay_channel()
-        consume = await underlay.basic_consume(queue.name, self._receive, no_ack=True)
+        consume = await underlay.basic_consume(queue.name, self._consumer, no_ack=True)
         self._consumer_tag = consume.consumer_tag
         self._queue, self._exchange = queue, exchange
 
@@ -139,7 +141,11 @@ class AmqpInbox:
                     await self._queue.delete(if_unused=False, if_empty=False)
         self.detach()
 
-    async def _receive(self, message: DeliveredMessage) -> None:
+    def _receive(self, message: DeliveredMessage) -> None:
+        # With fastpath installed aiormq calls this directly (no task per delivery).
+        self._pending.put_nowait(message)
+
+    async def _receive_async(self, message: DeliveredMessage) -> None:
         # aiormq runs each callback as its own task; a FIFO keeps arrival order.
         self._pending.put_nowait(message)
 
@@ -153,6 +159,7 @@ class AmqpInbox:
 
 class AmqpBus:
     def __init__(self, settings: Settings, topology: Topology) -> None:
+        fastpath.install()  # before the first connection: it changes how aiormq moves frames
         self.topology = topology
         self._settings = settings
         self._max_payload = settings.max_payload_bytes
