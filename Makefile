@@ -51,7 +51,7 @@ $(CLIENT_JS): $(PAGE_DIR)/package.json $(PAGE_DIR)/package-lock.json
 run: $(STAMP)
 	$(BIN)/eventwire run
 
-test: $(STAMP) $(CHROMIUM) lint typecheck
+test: $(STAMP) $(OWUI_STAMP) $(CHROMIUM) lint typecheck
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -67,7 +67,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
-e2e: $(STAMP) $(CHROMIUM)
+e2e: $(STAMP) $(OWUI_STAMP) $(CHROMIUM)
 	$(BIN)/pytest tests/e2e
 
 $(CHROMIUM):

@@ -122,7 +122,12 @@ class OpenWebUI:
         pythonpath: Sequence[str | Path] = (),
         port: int | None = None,
         name: str = "open-webui",
+        command: Sequence[str] = (),
     ) -> None:
+        """``env`` adds to (or overrides) ``BASE_ENV``: e.g. a shared ``DATABASE_URL``
+        (``postgresql+psycopg://...``), ``WEBSOCKET_MANAGER=redis`` and ``REDIS_URL`` for
+        replicas. ``pythonpath`` is prepended for Functions' imports. ``command`` replaces
+        ``open-webui serve`` (e.g. a launcher); ``--host`` and ``--port`` are appended."""
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -131,6 +136,7 @@ class OpenWebUI:
         self.env: dict[str, str] = {**BASE_ENV, "DATA_DIR": str(self.data_dir), **(env or {})}
         if pythonpath:
             self.env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
+        self.command = list(command) or [str(OWUI_BIN / "open-webui"), "serve"]
         self.boot_seconds = 0.0
         self._proc: _ServeProc | None = None
 
@@ -144,8 +150,7 @@ class OpenWebUI:
         if (why := missing_openwebui()) is not None:
             raise OpenWebUIError(why)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        argv = [str(OWUI_BIN / "open-webui"), "serve", "--host", "127.0.0.1"]
-        argv += ["--port", str(self.port)]
+        argv = [*self.command, "--host", "127.0.0.1", "--port", str(self.port)]
         self._proc = _ServeProc(argv, self.env, self.log, self.name)
         began = time.monotonic()
         await self._proc.start()
@@ -157,6 +162,9 @@ class OpenWebUI:
             raise OpenWebUIError(
                 f"{self.name} not healthy within {deadline:.0f} s:\n{self.log_tail()}"
             ) from None
+        except BaseException:
+            await self.stop()  # exited while booting, or the test was cancelled: no orphans
+            raise
         self.boot_seconds = time.monotonic() - began
         return self
 
