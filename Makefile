@@ -10,13 +10,38 @@ CLIENT_JS := $(PAGE_DIR)/eventwire_edge/static/vendor/socket.io.min.js
 # The browser tests drive Debian's chromium through Playwright (never `playwright install`).
 CHROMIUM  := /usr/bin/chromium
 
-.PHONY: run test lint typecheck unit integration e2e bench bench-quick soak clean
+.PHONY: run test lint typecheck unit integration e2e bench bench-quick soak clean openwebui-venv
 
 $(STAMP): pyproject.toml $(CLIENT_JS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[all,dev,bench]'
 	touch $(STAMP)
+
+# --- Open WebUI (issues 11-13) -------------------------------------------------------------
+# A real Open WebUI in its own virtualenv: its pins (python-socketio, redis, aiohttp, pydantic...)
+# are not bent to eventwire's. torch comes in the SAME pip command, pinned to the local CPU
+# build: left to itself pip picks a CUDA torch (several GB). The eventwire SDK goes in with
+# --no-deps, then only the SDK deps Open WebUI lacks, constrained to what is already installed
+# so none of Open WebUI's pins moves; `pip check` proves it.
+OWUI_VERSION  ?= 0.12.4
+OWUI_TORCH    ?= 2.13.0
+OWUI_VENV     ?= .venv-openwebui
+OWUI_STAMP    := $(OWUI_VENV)/.installed
+OWUI_SDK_DEPS := aio-pika msgpack PyJWT pydantic-settings
+
+openwebui-venv: $(OWUI_STAMP)
+
+$(OWUI_STAMP): pyproject.toml
+	test -x $(OWUI_VENV)/bin/open-webui || { \
+	  $(PYTHON) -m venv $(OWUI_VENV) && \
+	  $(OWUI_VENV)/bin/pip install --quiet open-webui==$(OWUI_VERSION) torch==$(OWUI_TORCH); }
+	$(OWUI_VENV)/bin/pip freeze --exclude-editable > $(OWUI_VENV)/pins.txt
+	$(OWUI_VENV)/bin/pip install --quiet -c $(OWUI_VENV)/pins.txt $(OWUI_SDK_DEPS)
+	$(OWUI_VENV)/bin/pip install --quiet --no-deps -e .
+	$(OWUI_VENV)/bin/pip check
+	touch $@
+# ---------------------------------------------------------------------------------------------
 
 $(CLIENT_JS): $(PAGE_DIR)/package.json $(PAGE_DIR)/package-lock.json
 	cd $(PAGE_DIR) && npm ci --no-audit --no-fund --loglevel=error
@@ -26,7 +51,7 @@ $(CLIENT_JS): $(PAGE_DIR)/package.json $(PAGE_DIR)/package-lock.json
 run: $(STAMP)
 	$(BIN)/eventwire run
 
-test: $(STAMP) $(CHROMIUM) lint typecheck
+test: $(STAMP) $(OWUI_STAMP) $(CHROMIUM) lint typecheck
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -43,7 +68,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
-e2e: $(STAMP) $(CHROMIUM)
+e2e: $(STAMP) $(OWUI_STAMP) $(CHROMIUM)
 	$(BIN)/pytest tests/e2e
 
 $(CHROMIUM):
@@ -62,4 +87,4 @@ soak: $(STAMP)
 	$(BIN)/python -m tests.bench --only soak --name soak $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(PAGE_DIR)/node_modules $(CLIENT_JS)
+	rm -rf $(VENV) $(OWUI_VENV) .pytest_cache .mypy_cache .ruff_cache $(PAGE_DIR)/node_modules $(CLIENT_JS)
