@@ -77,10 +77,10 @@ $(CHROMIUM):
 
 # Benchmarks against python-socketio and the bare floors (README "Performance"); results in
 # tests/bench/results/. BENCH_ARGS passes flags, e.g. make bench BENCH_ARGS="--ks 1,2".
-bench: $(STAMP)
+bench: $(STAMP) $(OWUI_STAMP)
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
-bench-quick: $(STAMP)
+bench-quick: $(STAMP) $(OWUI_STAMP)
 	$(BIN)/python -m tests.bench --quick --name quick $(BENCH_ARGS)
 
 soak: $(STAMP)
