@@ -44,6 +44,7 @@ Asker = Callable[[dict[str, Any]], Awaitable[Any]]
 
 MODELS_TIMEOUT = 5.0
 STOP_TIMEOUT = 10.0
+STOP_DRAIN = 5.0  # seconds a stopped run's last events are still relayed
 MAX_RUN_BYTES = 16 * 1024 * 1024  # events of one run waiting for the Function, at most
 DELTA_TYPES = frozenset({"chat:message:delta", "message"})
 FINAL_TYPE = "chat:completion"
@@ -178,13 +179,13 @@ class RunRelay:
                     return
                 await run.emit(event)
         finally:
-            self._runs.pop(key, None)
             for task in run.calls.values():
                 task.cancel()
-            with contextlib.suppress(errors.EventwireError):
-                await self._inbox.unbind(key)
-            if not finished:  # Stop pressed (cancelled), timed out, or failed: stop the worker
-                self._tasks.spawn(self._stop(job_id, user), name=f"stop:{job_id}")
+            if finished:
+                await self._forget(key)
+            else:  # Stop pressed (cancelled), timed out, or failed: stop the worker's run,
+                # and relay what its plugin still says while it stops (e.g. that it saw it).
+                self._tasks.spawn(self._stop(key, run, job_id, user), name=f"stop:{job_id}")
 
     # -- what the workers send -----------------------------------------------------------
 
@@ -245,19 +246,45 @@ class RunRelay:
 
     # -- requests to workers -------------------------------------------------------------
 
-    async def _stop(self, job_id: str, user: JobUser) -> None:
+    async def _forget(self, key: str) -> None:
+        self._runs.pop(key, None)
+        if self._inbox is not None:
+            with contextlib.suppress(errors.EventwireError):
+                await self._inbox.unbind(key)
+
+    async def _stop(self, key: str, run: _Run, job_id: str, user: JobUser) -> None:
         def build(call_id: str, reply_to: str) -> StopTask:
             return StopTask(
                 id=call_id, task_id=job_id, user_id=user.id, role=user.role, reply_to=reply_to
             )
 
         try:
-            reply = await self._request(task_key(job_id), build, STOP_TIMEOUT)
-        except errors.EventwireError as exc:  # finished meanwhile, or the broker is gone
-            log.info("stop of relayed run %s not delivered: %s", job_id, exc)
-            return
-        if not reply.ok:
-            log.info("stop of relayed run %s: %s", job_id, reply.message)
+            try:
+                try:
+                    reply = await self._request(task_key(job_id), build, STOP_TIMEOUT)
+                except errors.NotFound:
+                    # Not running yet (queued): every worker remembers the stop, and the one
+                    # that takes the job drops it unrun.
+                    reply = await self._request(WORKERS_KEY, build, STOP_TIMEOUT)
+            except errors.EventwireError as exc:  # finished meanwhile, or the broker is gone
+                log.info("stop of relayed run %s not delivered: %s", job_id, exc)
+                return
+            if not reply.ok:
+                log.info("stop of relayed run %s: %s", job_id, reply.message)
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_DRAIN):
+                    while True:  # until the stopped run's final event
+                        event = await run.items.get()
+                        event.pop("_bytes", None)
+                        kind, data = event.get("type"), event.get("data")
+                        if kind == FINAL_TYPE and isinstance(data, dict) and data.get("done"):
+                            return
+                        if kind not in DELTA_TYPES:
+                            with contextlib.suppress(Exception):  # Open WebUI's emitter
+                                await run.emit(event)
+        finally:
+            await self._forget(key)
 
     async def _request(
         self, key: str, build: Callable[[str, str], Any], timeout: float

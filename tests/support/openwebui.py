@@ -30,6 +30,7 @@ from .procs import Proc
 REPO = Path(__file__).resolve().parents[2]
 OWUI_VENV = Path(os.environ.get("OWUI_VENV", REPO / ".venv-openwebui"))
 OWUI_BIN = OWUI_VENV / "bin"
+OWUI_PYTHON = str(OWUI_BIN / "python")
 BOOT_DEADLINE = 120.0  # seconds; a boot takes ~15-20 s on the 2-core machine
 PASSWORD = "eventwire-Test-password-1"
 PUBLIC_READ = {"principal_type": "user", "principal_id": "*", "permission": "read"}
