@@ -106,10 +106,11 @@ def received(tab: Tab, text: str) -> bool:
     return any(e["data"].get("data", {}).get("content") == text for e in tab.events)
 
 
-async def test_websocket_clients_through_haproxy(
-    deploy_rabbit: DeployRabbitNode, owned: Owned, tmp_path: Path
-) -> None:
-    env = edge_env(deploy_rabbit)
+async def balanced_edges(
+    rabbit: DeployRabbitNode, owned: Owned, tmp_path: Path
+) -> tuple[EdgeProc, EdgeProc, HaproxyProc]:
+    """Two edges and HAProxy in front of them, once it reports both up."""
+    env = edge_env(rabbit)
     a = await owned.add(EdgeProc(env, "edge-a")).start()
     b = await owned.add(EdgeProc(env, "edge-b")).start()
     haproxy = await owned.add(
@@ -125,6 +126,13 @@ async def test_websocket_clients_through_haproxy(
         )
     ).start()
     await eventually(lambda: _all_up(haproxy))
+    return a, b, haproxy
+
+
+async def test_websocket_clients_through_haproxy(
+    deploy_rabbit: DeployRabbitNode, owned: Owned, tmp_path: Path
+) -> None:
+    a, b, haproxy = await balanced_edges(deploy_rabbit, owned, tmp_path)
 
     # leastconn: a long-lived websocket counts, so the second tab goes to the other edge.
     user = f"alice-{uuid.uuid4().hex[:6]}"
@@ -157,22 +165,7 @@ async def test_websocket_clients_through_haproxy(
 async def test_long_polling_clients_stick_to_their_edge(
     deploy_rabbit: DeployRabbitNode, owned: Owned, tmp_path: Path
 ) -> None:
-    env = edge_env(deploy_rabbit)
-    a = await owned.add(EdgeProc(env, "edge-a")).start()
-    b = await owned.add(EdgeProc(env, "edge-b")).start()
-    haproxy = await owned.add(
-        HaproxyProc(
-            {
-                "HAPROXY_BIND": f"127.0.0.1:{free_port()}",
-                "HAPROXY_STATS_BIND": f"127.0.0.1:{free_port()}",
-                "EDGE1": a.url.removeprefix("http://"),
-                "EDGE2": b.url.removeprefix("http://"),
-                "EDGE_CHECK_PATH": await check_path(a),
-            },
-            tmp_path / "haproxy.log",
-        )
-    ).start()
-    await eventually(lambda: _all_up(haproxy))
+    a, b, haproxy = await balanced_edges(deploy_rabbit, owned, tmp_path)
 
     user = f"bob-{uuid.uuid4().hex[:6]}"
     # Each poll is a new HTTP request: without the balancer's cookie they would be spread over
@@ -188,6 +181,7 @@ async def test_long_polling_clients_stick_to_their_edge(
             for i in range(6):
                 await ew.emit(notification(f"poll {i}"), user_id=user)
                 texts += [e["data"]["data"]["content"] for e in await poll.events()]
+        assert sorted([await sessions(a), await sessions(b)]) == [0, 1]  # one session, one edge
         await poll.close()
     assert texts == [f"poll {i}" for i in range(6)]
 
