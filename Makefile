@@ -9,8 +9,13 @@ PAGE_DIR  := services/edge
 CLIENT_JS := $(PAGE_DIR)/eventwire_edge/static/vendor/socket.io.min.js
 # The browser tests drive Debian's chromium through Playwright (never `playwright install`).
 CHROMIUM  := /usr/bin/chromium
+# tests/deploy runs Debian's HAProxy in front of real edges, and checks the Prometheus files
+# with promtool: the binary alone, taken from Debian's `prometheus` package (no server is
+# installed or started).
+HAPROXY   := /usr/sbin/haproxy
+PROMTOOL  := $(VENV)/bin/promtool
 
-.PHONY: run test lint typecheck unit integration e2e bench bench-quick soak clean openwebui-venv
+.PHONY: run test lint typecheck unit integration e2e deploy-test bench bench-quick soak clean openwebui-venv
 
 $(STAMP): pyproject.toml $(CLIENT_JS)
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +56,7 @@ $(CLIENT_JS): $(PAGE_DIR)/package.json $(PAGE_DIR)/package-lock.json
 run: $(STAMP)
 	$(BIN)/eventwire run
 
-test: $(STAMP) $(OWUI_STAMP) $(CHROMIUM) lint typecheck
+test: $(STAMP) $(OWUI_STAMP) $(CHROMIUM) $(HAPROXY) $(PROMTOOL) lint typecheck
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -71,9 +76,24 @@ integration: $(STAMP)
 e2e: $(STAMP) $(OWUI_STAMP) $(CHROMIUM)
 	$(BIN)/pytest tests/e2e
 
+deploy-test: $(STAMP) $(HAPROXY) $(PROMTOOL)
+	$(BIN)/pytest tests/deploy
+
 $(CHROMIUM):
 	@echo "the browser tests need Debian's chromium; installing it (apt, as root)"
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+$(HAPROXY):
+	@echo "the deploy tests need Debian's haproxy; installing it (apt, as root)"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy
+
+$(PROMTOOL): | $(STAMP)
+	@echo "the deploy tests need promtool; extracting it from Debian's prometheus package"
+	rm -rf $(VENV)/promtool.tmp && mkdir -p $(VENV)/promtool.tmp
+	cd $(VENV)/promtool.tmp && (apt-get download -qq prometheus 2>/dev/null \
+		|| (apt-get update -qq && apt-get download -qq prometheus))
+	dpkg-deb --fsys-tarfile $(VENV)/promtool.tmp/prometheus_*.deb | tar -xO ./usr/bin/promtool > $@.part
+	chmod +x $@.part && mv $@.part $@ && rm -rf $(VENV)/promtool.tmp
 
 # Benchmarks against python-socketio and the bare floors (README "Performance"); results in
 # tests/bench/results/. BENCH_ARGS passes flags, e.g. make bench BENCH_ARGS="--ks 1,2".

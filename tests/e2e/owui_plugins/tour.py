@@ -17,8 +17,8 @@ class Pipe:
                 },
             }
         )
-        for word in "Welcome to the eventwire tour: the worker streams, then asks. ".split():
-            yield word + " "
+        yield "Welcome to the eventwire tour: "
+        yield "the worker streams, then asks. "
         ok = await __event_call__(
             {
                 "type": "confirmation",
