@@ -127,7 +127,9 @@ def test_the_page_client_is_built_as_the_makefile_builds_it(stages: dict[str, St
 
 def test_the_worker_image_carries_plugins(stages: dict[str, Stage]) -> None:
     worker = stages["worker"]
-    assert any("services/worker/eventwire_worker/examples/ /app/plugins/" in c for c in worker.all("COPY"))
+    assert any(
+        "services/worker/eventwire_worker/examples/ /app/plugins/" in c for c in worker.all("COPY")
+    )
     assert any("EVENTWIRE_PLUGINS_DIR=/app/plugins" in e for e in worker.all("ENV"))
 
 
