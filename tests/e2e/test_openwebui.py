@@ -102,7 +102,7 @@ def model(name: str) -> str:
 
 async def test_the_workers_pipes_are_open_webui_models(site: Site) -> None:
     ids = {m["id"] for m in await site.owui.models(site.admin)}
-    assert {model("tour"), model("long"), model("short")} <= ids
+    assert {model("tour"), model("long"), model("short"), model("titler")} <= ids
 
 
 async def test_status_dialogs_citation_notification_and_stream(site: Site, tab: OwuiPage) -> None:
@@ -158,3 +158,17 @@ async def test_a_worker_killed_mid_run_hands_the_job_to_another(site: Site, tab:
     await tab.wait_done()
     site.workers.remove(victim)
     await site.worker("worker-c")  # the next test still has two
+
+
+async def test_a_plugin_using_open_webuis_chats_model_sets_the_title(
+    site: Site, tab: OwuiPage
+) -> None:
+    await tab.pick_model(model("titler"))
+    answer = await tab.send("Give this chat a title")
+    await expect(tab.content(answer)).to_contain_text("The chat is now titled: Titled on")
+    await tab.wait_done()
+    await expect(tab.title()).to_contain_text("Titled on")
+    chat = await site.owui.chat(site.admin, tab.chat_id)  # in Open WebUI's own database
+    assert chat["title"].startswith("Titled on")
+    await tab.reload()
+    await expect(tab.title()).to_contain_text("Titled on")

@@ -1,16 +1,21 @@
 """Loading Open WebUI's single-file plugins: frontmatter, one class, valves.
 
 A file that fails to load is reported with its name and error and does not stop the others.
-Plugins that import Open WebUI's own internals (``open_webui.*``) are reported as unsupported
-at load time, naming the module, instead of failing mid-run.
+Plugins that import Open WebUI's own modules (``open_webui.*``: its chats, files, users ...)
+run when the ``open-webui`` package is installed beside the worker and the worker is given Open
+WebUI's database (``DATABASE_URL`` and/or ``DATA_DIR``, as Open WebUI itself reads them); they
+then work on the same data as the Open WebUI deployment. Otherwise they are reported as
+unsupported at load time, naming the module and what is missing, instead of failing mid-run.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import inspect
 import json
 import logging
+import os
 import subprocess
 import sys
 import types
@@ -163,13 +168,27 @@ def load_plugins(directory: str | Path, *, install_requirements: bool = False) -
     return registry
 
 
+def _open_webui_missing() -> str:
+    """Why plugins importing ``open_webui.*`` cannot run here ("" when they can)."""
+    if importlib.util.find_spec("open_webui") is None:
+        return (
+            "the open-webui package is not installed beside this worker (install the Open WebUI "
+            "version your deployment runs, and give the worker its DATABASE_URL / DATA_DIR)"
+        )
+    if not (os.environ.get("DATABASE_URL") or os.environ.get("DATA_DIR")):
+        return (
+            "the worker has no Open WebUI database: set DATABASE_URL (and DATA_DIR) to your "
+            "Open WebUI's, or the plugin would write to an empty database of its own"
+        )
+    return ""
+
+
 def load_plugin(path: Path, valves: dict[str, Any], install_requirements: bool = False) -> Plugin:
     source = path.read_text(encoding="utf-8")
     internals = open_webui_imports(source)
-    if internals:
+    if internals and (missing := _open_webui_missing()):
         raise UnsupportedPlugin(
-            f"imports Open WebUI internals ({', '.join(internals)}), "
-            "which eventwire does not provide"
+            f"imports Open WebUI's own modules ({', '.join(internals)}): {missing}"
         )
     frontmatter = parse_frontmatter(source)
     requirements = [r.strip() for r in frontmatter.get("requirements", "").split(",") if r.strip()]
