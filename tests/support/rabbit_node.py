@@ -140,6 +140,7 @@ class RabbitNode:
         self.base_dir = Path(tempfile.mkdtemp(prefix=f"{self.name.partition('@')[0]}-"))
         self._prepared = False
         self._removed = False
+        self._frozen = False
         atexit.register(self.cleanup)
 
     # -- paths ------------------------------------------------------------
@@ -223,10 +224,30 @@ class RabbitNode:
         """SIGKILL every process of the node (simulates a broker crash)."""
         self._kill_processes()
 
+    def beam_pid(self) -> int:
+        """The PID of the node's Erlang VM (raises if it is not running)."""
+        pid = self._beam_pid()
+        if pid is None:
+            raise RabbitNodeError(f"{self.name} is not running")
+        return pid
+
+    def freeze(self) -> None:
+        """SIGSTOP the VM: sockets stay open, nothing answers (a hung broker)."""
+        os.kill(self.beam_pid(), signal.SIGSTOP)
+        self._frozen = True
+
+    def thaw(self) -> None:
+        """SIGCONT the VM after ``freeze``; idempotent."""
+        if self._frozen:
+            with contextlib.suppress(ProcessLookupError, RabbitNodeError):
+                os.kill(self.beam_pid(), signal.SIGCONT)
+            self._frozen = False
+
     def cleanup(self) -> None:
         """Stop if running, kill leftovers, remove the temp directory; idempotent."""
         if self._removed:
             return
+        self.thaw()  # a frozen VM never answers rabbitmqctl stop
         with contextlib.suppress(Exception):
             self.stop()
         self._kill_processes()
