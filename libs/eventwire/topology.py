@@ -53,6 +53,9 @@ class QueueSpec:
     exclusive: bool = False
     auto_delete: bool = False
     arguments: dict[str, Any] = field(default_factory=dict)
+    # Consumed with acknowledgements: what was delivered but not yet handled goes back to the
+    # queue if the consuming connection dies (with the broker node it was on).
+    acked: bool = False
 
 
 def _room(prefix: str) -> int:
@@ -154,10 +157,15 @@ class Topology:
         # bindings vanish after `expires_s` idle seconds, and calls to its sessions fail fast.
         # On a cluster it is a quorum queue: a classic one lives on one broker node, and while
         # that node is down it can be neither consumed nor declared again anywhere else.
+        # Its consumer acknowledges too, so events in flight to the edge when the broker node of
+        # its connection dies are delivered again, not lost.
         arguments: dict[str, Any] = {"x-expires": int(expires_s * 1000)}
-        if self.node_queue_type is QueueType.QUORUM:
+        quorum = self.node_queue_type is QueueType.QUORUM
+        if quorum:
             arguments |= _quorum()
-        return QueueSpec(f"{self.namespace}.node.{node_id}", durable=True, arguments=arguments)
+        return QueueSpec(
+            f"{self.namespace}.node.{node_id}", durable=True, arguments=arguments, acked=quorum
+        )
 
     def worker_queue(self, worker_id: str) -> QueueSpec:
         """Control messages for one worker: ``task.<id>`` while it runs that job, and

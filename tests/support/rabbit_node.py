@@ -129,8 +129,12 @@ class RabbitNode:
     url: str
     base_dir: Path
 
-    def __init__(self, prefix: str = "ewtest", host: str = "localhost") -> None:
+    def __init__(
+        self, prefix: str = "ewtest", host: str = "localhost", cookie: str | None = None
+    ) -> None:
+        """``cookie``: the Erlang cookie, shared by the nodes of one private cluster."""
         self.name = f"{prefix}-{secrets.token_hex(4)}@{host}"
+        self.cookie = cookie or secrets.token_hex(16).upper()
         self.port = _free_port(set())
         self.dist_port = _free_port({self.port})
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
@@ -309,7 +313,7 @@ class RabbitNode:
         (base / "rabbitmq-env.conf").write_text("# intentionally empty\n")
         (base / "enabled_plugins").write_text("[].\n")
         cookie = home / ".erlang.cookie"
-        cookie.write_text(secrets.token_hex(16).upper())
+        cookie.write_text(self.cookie)
         cookie.chmod(0o400)
         if self._user is not None:
             uid, gid = self._user.pw_uid, self._user.pw_gid

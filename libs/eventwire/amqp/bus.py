@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/msgpack"
+# An acked inbox acknowledges (``multiple``) once its backlog is handled, or every this many.
+ACK_BATCH = 64
 BROKER_ERRORS = (
     aiormq.exceptions.AMQPError,
     aiormq.exceptions.ChannelInvalidStateError,  # a RuntimeError, not an AMQPError
@@ -112,7 +114,9 @@ class AmqpInbox:
         # Consume on the underlying aiormq channel: aio-pika would wrap every delivery in an
         # IncomingMessage and spawn one more task for it, a third of the edge's AMQP cost.
         underlay = await channel.get_underlay_channel()
-        consume = await underlay.basic_consume(queue.name, self._receive, no_ack=True)
+        # An acked inbox acknowledges with `multiple`, which covers every delivery on the
+        # channel: a process has at most one (an edge's node queue).
+        consume = await underlay.basic_consume(queue.name, self._receive, no_ack=not spec.acked)
         self._consumer_tag = consume.consumer_tag
         self._queue, self._exchange = queue, exchange
 
@@ -153,11 +157,26 @@ class AmqpInbox:
         self._pending.put_nowait(message)
 
     async def _dispatch(self) -> None:
+        unacked = 0
         while True:
             incoming = await self._pending.get()
             await deliver(
                 incoming.body, incoming.routing_key or self.name, self._handler, self.name
             )
+            if self._spec.acked:
+                unacked += 1
+                if self._pending.empty() or unacked >= ACK_BATCH:
+                    unacked = 0
+                    await _ack_through(incoming)
+
+
+async def _ack_through(incoming: DeliveredMessage) -> None:
+    """Acknowledge this delivery and every earlier one on its channel."""
+    tag = incoming.delivery_tag
+    if tag is None or incoming.channel.is_closed:
+        return  # its channel died: the broker gives those back to the queue
+    with contextlib.suppress(*BROKER_ERRORS):
+        await incoming.channel.basic_ack(tag, multiple=True, wait=False)
 
 
 class AmqpBus:
