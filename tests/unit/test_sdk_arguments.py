@@ -30,15 +30,24 @@ anything = st.one_of(
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
     st.builds(object),
 )
-ids = st.one_of(st.text(min_size=1, max_size=40), anything)
-events = st.one_of(
-    st.fixed_dictionaries(
-        {"type": st.sampled_from(["status", "notification", "x:custom", "confirmation"])},
-        optional={"data": st.one_of(anything, st.dictionaries(st.text(max_size=8), anything))},
-    ),
-    anything,
+# one_of flattens nested one_ofs (all branches equally likely): keep `anything` one branch.
+junk = st.tuples(anything).map(lambda one: one[0])
+good_ids = st.text(min_size=1, max_size=40)
+ids = st.one_of(good_ids, junk)
+refs = st.one_of(st.none(), good_ids, junk)
+event_data = st.dictionaries(
+    st.sampled_from(["title", "message", "content", "description", "type", "x"]),
+    st.one_of(st.text(max_size=20), junk),
+    max_size=4,
 )
-timeouts = st.one_of(st.floats(min_value=1e-3, max_value=5), anything)
+good_events = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["x:custom", "confirmation", "notification", "status"]),
+        "data": st.one_of(event_data, junk),
+    }
+)
+events = st.one_of(good_events, junk)
+timeouts = st.one_of(st.none(), st.floats(min_value=1e-3, max_value=5), junk)
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +69,10 @@ def only_named_errors(loop: asyncio.AbstractEventLoop, coro: Any) -> None:
 
 HYPO = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 emit_args = st.fixed_dictionaries(
-    {"user_id": ids, "chat_id": anything, "message_id": anything, "session_id": anything}
+    {"user_id": ids, "chat_id": refs, "message_id": refs, "session_id": refs}
 )
 call_args = st.fixed_dictionaries(
-    {"user_id": ids, "session_id": ids, "chat_id": anything, "timeout": timeouts}
+    {"user_id": ids, "session_id": ids, "chat_id": refs, "message_id": refs, "timeout": timeouts}
 )
 
 
