@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from .arguments import call_timeout
 from .bus import Bus, Inbox
 from .errors import (
     BrokerUnavailable,
@@ -100,6 +101,7 @@ class Caller:
         """
         if self._inbox is None:
             raise BrokerUnavailable("eventwire is not connected: call connect() first")
+        timeout = call_timeout(timeout)  # RabbitMQ refuses a larger expiration: lose no link
         call_id = uuid.uuid4().hex
         future: asyncio.Future[CallReply] = asyncio.get_running_loop().create_future()
         self._pending[call_id] = future
@@ -132,7 +134,7 @@ class Caller:
         for call_id, future in list(self._pending.items()):
             if not future.done():
                 future.set_exception(
-                    BrokerUnavailable(f"broker connection lost during call {call_id}")
+                    BrokerUnavailable(f"broker unreachable: connection lost during call {call_id}")
                 )
 
     def _send_later(self, key: str, message: Message) -> None:

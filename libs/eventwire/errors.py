@@ -34,6 +34,12 @@ class EventValidationError(EventwireError, ValueError):
     code = "invalid_event"
 
 
+class InvalidArgument(EventwireError, ValueError):
+    """An SDK call got an argument of the wrong type or out of range (the message names it)."""
+
+    code = "invalid_argument"
+
+
 class PayloadTooLarge(EventwireError, ValueError):
     """A payload is larger than the configured limit."""
 
@@ -142,6 +148,7 @@ _BY_CODE: dict[str, type[EventwireError]] = {
         EventwireError,
         ConfigurationError,
         EventValidationError,
+        InvalidArgument,
         PayloadTooLarge,
         ProtocolError,
         AuthenticationError,
@@ -173,6 +180,7 @@ def error_from_code(code: str, message: str = "") -> EventwireError:
 HTTP_STATUS: dict[str, int] = {
     ConfigurationError.code: 500,
     EventValidationError.code: 422,
+    InvalidArgument.code: 422,
     PayloadTooLarge.code: 413,
     AuthenticationError.code: 401,
     PermissionDenied.code: 403,
