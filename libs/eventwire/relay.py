@@ -44,7 +44,9 @@ Asker = Callable[[dict[str, Any]], Awaitable[Any]]
 
 MODELS_TIMEOUT = 5.0
 STOP_TIMEOUT = 10.0
-STOP_DRAIN = 5.0  # seconds a stopped run's last events are still relayed
+STOP_DRAIN = (
+    30.0  # seconds a stopped run's last events may still be relayed (ends at its final one)
+)
 MAX_RUN_BYTES = 16 * 1024 * 1024  # events of one run waiting for the Function, at most
 DELTA_TYPES = frozenset({"chat:message:delta", "message"})
 FINAL_TYPE = "chat:completion"
