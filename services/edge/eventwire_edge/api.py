@@ -192,6 +192,22 @@ class Api:
     async def tools(self, request: web.Request) -> web.Response:
         identity = self._identity(request)
         form = await self._form(request, ToolForm)
+        # `__x__` names are the context a worker injects (identity, chat, helpers): never a
+        # caller's. Which other names a tool declares only its worker knows: it refuses the
+        # rest with `invalid_arguments` on the run.
+        injected = sorted(name for name in form.arguments if name.startswith("__"))
+        if injected:
+            raise ApiError(
+                422,
+                [
+                    {
+                        "loc": ["body", "arguments", name],
+                        "msg": f"{name!r} is injected context, not a tool argument",
+                        "type": "injected_argument",
+                    }
+                    for name in injected
+                ],
+            )
         job = Job(
             type="tool",
             plugin=form.tool_id,

@@ -16,10 +16,10 @@ from typing import Any
 from eventwire.auth import mint_event_token
 from eventwire.client import EventCaller, EventEmitter, Eventwire
 from eventwire.emitting import Throttle
-from eventwire.errors import PluginError
+from eventwire.errors import EventwireError, PluginError
 from eventwire.protocol import Job
 
-from .context import chunk_text, chunks, invoke
+from .context import chunk_text, chunks, invoke, tool_arguments
 from .plugins import Plugin, Registry
 from .request import make_request
 from .settings import WorkerSettings
@@ -126,7 +126,8 @@ class Runner:
         method = getattr(plugin.instance, name, None) if not name.startswith("_") else None
         if method is None or not callable(method):
             raise PluginError(f"tool {plugin.id!r} has no method {name!r}")
-        result = await invoke(method, job.arguments, self.extras(plugin, job, attempt, job.body))
+        arguments = tool_arguments(method, job.arguments)
+        result = await invoke(method, arguments, self.extras(plugin, job, attempt, job.body))
         text = result if isinstance(result, str) else repr(result)
         await output.done(text, tool={"id": plugin.id, "name": name, "result": _plain(result)})
 
@@ -272,11 +273,13 @@ class RunOutput:
             return
         self._ended = True
         await self._throttle.flush()
-        error = f"{type(exc).__name__}: {exc}"
+        error: dict[str, Any] = {"content": f"{type(exc).__name__}: {exc}"}
+        if isinstance(exc, EventwireError):
+            error["code"] = exc.code
         await self.emit(
             {
                 "type": "chat:completion",
-                "data": {"done": True, "content": self.content, "error": {"content": error}},
+                "data": {"done": True, "content": self.content, "error": error},
             }
         )
 
