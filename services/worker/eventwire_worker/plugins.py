@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from eventwire.errors import NotFound, PluginError
+from eventwire.errors import ConfigurationError, NotFound, PluginError, PluginNotLoaded
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,8 @@ class Registry:
 
     def get(self, plugin_id: str, kind: Kind) -> Plugin:
         plugin = self.plugins.get(plugin_id)
+        if plugin is None and (why := self.errors.get(f"{plugin_id}.py")) is not None:
+            raise PluginNotLoaded(f"plugin {plugin_id!r} did not load ({plugin_id}.py): {why}")
         if plugin is None or plugin.kind != kind:
             known = ", ".join(sorted(p.id for p in self.of_kind(kind))) or "none"
             raise PluginNotFound(f"no {kind} plugin {plugin_id!r} is loaded (loaded: {known})")
@@ -201,13 +203,8 @@ def load_plugin(path: Path, valves: dict[str, Any], install_requirements: bool =
         exec(compile(source, str(path), "exec"), module.__dict__)
     except ModuleNotFoundError as exc:
         sys.modules.pop(module.__name__, None)
-        hint = (
-            f" (frontmatter requires {', '.join(requirements)}; set "
-            "EVENTWIRE_INSTALL_REQUIREMENTS=true to install them)"
-            if requirements and not install_requirements
-            else ""
-        )
-        raise PluginError(f"{exc}{hint}") from exc
+        hint = _install_hint(exc, requirements, install_requirements)
+        raise PluginError(f"{exc}: {hint}") from exc
     except BaseException:
         sys.modules.pop(module.__name__, None)
         raise
@@ -226,14 +223,49 @@ def load_plugin(path: Path, valves: dict[str, Any], install_requirements: bool =
     return Plugin(path.stem, kind, path, frontmatter, module, instance)
 
 
+def _install_hint(
+    exc: ModuleNotFoundError, requirements: list[str], install_requirements: bool
+) -> str:
+    """How a deployer gets the missing module onto the worker."""
+    if requirements and not install_requirements:
+        return (
+            f"the frontmatter requires {', '.join(requirements)}; set "
+            "EVENTWIRE_INSTALL_REQUIREMENTS=true to install them"
+        )
+    if requirements:
+        return f"the frontmatter's requirements ({', '.join(requirements)}) do not provide it"
+    package = (exc.name or "the package").split(".")[0]
+    return (
+        f"install it on the worker (pip install {package}, or the package that provides it), "
+        "or list it under `requirements:` in the plugin's frontmatter and set "
+        "EVENTWIRE_INSTALL_REQUIREMENTS=true"
+    )
+
+
 def _deployer_valves(directory: Path) -> dict[str, dict[str, Any]]:
-    """``valves.json`` beside the plugins: ``{plugin_id: {valve: value}}`` (optional)."""
+    """``valves.json`` beside the plugins: ``{plugin_id: {valve: value}}`` (optional).
+
+    A deployer's file that does not parse stops the worker, naming the file and the place:
+    running plugins without the valves (keys, endpoints) they were given is worse.
+    """
     path = directory / "valves.json"
     if not path.exists():
         return {}
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"{path}: cannot be read: {exc}") from None
     if not isinstance(data, dict):
-        raise PluginError(f"{path} must hold an object of plugin id -> valves")
+        raise ConfigurationError(f"{path} must hold an object of plugin id -> valves")
+    for plugin_id, valves in data.items():
+        if not isinstance(valves, dict):
+            raise ConfigurationError(
+                f"{path}: the valves of {plugin_id!r} must be an object of valve -> value"
+            )
     return data
 
 

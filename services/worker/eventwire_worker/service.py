@@ -23,9 +23,8 @@ def plugin_dir(settings: WorkerSettings) -> Path:
 
 def build_worker(settings: WorkerSettings) -> Worker:
     directory = plugin_dir(settings)
+    # load_plugins logs each file that did not load, once; runs of it tell the user why.
     registry = load_plugins(directory, install_requirements=settings.install_requirements)
-    for name, error in registry.errors.items():
-        log.error("skipped %s: %s", name, error)
     return Worker(settings, registry)
 
 
