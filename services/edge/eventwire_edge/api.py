@@ -22,7 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from eventwire import errors
 from eventwire.auth import EVENT_SCOPE, Identity, mint_token, verify_token
 from eventwire.events import validate_event
-from eventwire.protocol import Job, JobUser, ListModels, Message, StopTask
+from eventwire.protocol import (
+    CREDENTIAL_HEADERS,
+    Job,
+    JobUser,
+    ListModels,
+    Message,
+    StopTask,
+)
 from eventwire.topology import WORKERS_KEY, task_key
 
 from .node import EdgeNode
@@ -34,7 +41,9 @@ F = TypeVar("F", bound=BaseModel)
 STOP_TIMEOUT = 10.0
 MODELS_TIMEOUT = 5.0
 DEV_TOKEN_TTL = 12 * 3600.0
-FORWARDED_HEADERS_SKIP = frozenset({"cookie", "content-length", "host", "connection"})
+# Hop-by-hop headers, and credentials: a job rests in durable queues (the Job model drops
+# credentials too, whoever builds it).
+FORWARDED_HEADERS_SKIP = CREDENTIAL_HEADERS | {"content-length", "host", "connection"}
 
 
 class _Form(BaseModel):

@@ -21,7 +21,7 @@ from eventwire.protocol import Job
 
 from .context import chunk_text, chunks, invoke, tool_arguments
 from .plugins import Plugin, Registry
-from .request import make_request
+from .request import app_config, make_request
 from .settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class Runner:
         self.registry = registry
         self.client = client
         self.settings = settings
+        app_config()  # Open WebUI config from the environment: a bad value stops the start
 
     def emitter(self, job: Job) -> EventEmitter:
         return self.client.event_emitter(_request_info(job), route=job.relay)
@@ -166,16 +167,19 @@ class Runner:
         messages = body.get("messages") if isinstance(body.get("messages"), list) else []
         metadata = self.metadata(job, attempt, body, files)
         model = {"id": str(body.get("model") or job.plugin), "name": plugin.name}
+        headers = dict(job.headers)  # the job carries no credentials (protocol.Job)
+        if "event_token" in metadata:  # in their place: this run's own, scoped to its message
+            headers["Authorization"] = f"Bearer {metadata['event_token']}"
         return {
             "__event_emitter__": self.emitter(job),
             "__event_call__": self.caller(job),
             "__user__": user,
             "__metadata__": metadata,
             "__request__": make_request(
-                job.headers,
+                headers,
                 path=_path_of(job),
                 path_params={"action_id": job.plugin} if job.type == "action" else {},
-                app_state={"MODELS": {model["id"]: model}, "config": {}},
+                app_state={"MODELS": {model["id"]: model}, "config": app_config()},
             ),
             "__model__": model,
             "__messages__": messages,
