@@ -28,6 +28,7 @@ from eventwire.errors import ConfigurationError, NotFound, PluginError, PluginNo
 log = logging.getLogger(__name__)
 
 Kind = Literal["pipe", "filter", "action", "tools"]
+Model = dict[str, Any]  # a model as Open WebUI hands it to plugins (``__model__``)
 CLASS_OF_KIND: dict[str, Kind] = {
     "Pipe": "pipe",
     "Filter": "filter",
@@ -99,6 +100,11 @@ class Plugin:
         return cls if isinstance(cls, type) else None
 
     @property
+    def toggle(self) -> bool:
+        """A Filter the user switches on per request (Open WebUI's ``toggle``)."""
+        return self.kind == "filter" and bool(getattr(self.instance, "toggle", False))
+
+    @property
     def priority(self) -> float:
         valves = getattr(self.instance, "valves", None)
         value = getattr(valves, "priority", 0)
@@ -109,6 +115,7 @@ class Plugin:
 class Registry:
     plugins: dict[str, Plugin] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # file name -> why it did not load
+    _listed: dict[str, list[dict[str, str]]] = field(default_factory=dict, repr=False)
 
     def of_kind(self, kind: Kind) -> list[Plugin]:
         return [p for p in self.plugins.values() if p.kind == kind]
@@ -126,28 +133,56 @@ class Registry:
         """``pipe`` or, for manifolds, ``pipe.sub`` (the body keeps the full model id)."""
         return self.get(model_id.split(".", 1)[0], "pipe")
 
-    def filters(self) -> list[Plugin]:
-        return sorted(self.of_kind("filter"), key=lambda p: p.priority)
+    def filters(self, enabled: list[str] | None = None) -> list[Plugin]:
+        """The Filters that run, in Open WebUI's order (priority, then id); a ``toggle``
+        Filter only when ``enabled`` (the request's ``filter_ids``) names it."""
+        chosen = [p for p in self.of_kind("filter") if not p.toggle or p.id in (enabled or [])]
+        return sorted(chosen, key=lambda p: (p.priority, p.id))
 
     async def models(self) -> list[dict[str, str]]:
         """Every model id the loaded pipes offer (manifolds expand to their sub-pipes)."""
         models: list[dict[str, str]] = []
         for plugin in self.of_kind("pipe"):
-            subs = getattr(plugin.instance, "pipes", None)
-            if subs is None:
-                models.append({"id": plugin.id, "name": plugin.name})
-                continue
-            listed = subs() if callable(subs) else subs
-            if inspect.isawaitable(listed):
-                listed = await listed
-            for sub in listed or []:
-                models.append(
-                    {
-                        "id": f"{plugin.id}.{sub['id']}",
-                        "name": f"{plugin.name}{sub.get('name', '')}",
-                    }
-                )
+            models += await self._models_of(plugin)
         return models
+
+    async def model(self, model_id: str) -> Model:
+        """The model dict Open WebUI gives plugins as ``__model__`` for a chat on ``model_id``.
+
+        A manifold's listing is kept from the last time it was asked for (``models``), so a
+        run does not call ``pipes()`` each time.
+        """
+        pipe = self.plugins.get(model_id.split(".", 1)[0])
+        if pipe is not None and pipe.kind == "pipe":
+            try:
+                listed = self._listed.get(pipe.id) or await self._models_of(pipe)
+            except Exception as exc:  # a manifold's pipes() is plugin code
+                log.warning(
+                    "listing the models of %s failed: %s: %s", pipe.id, type(exc).__name__, exc
+                )
+                listed = []
+            for known in listed:
+                if known["id"] == model_id:
+                    return {**known, **_MODEL_FIELDS, "pipe": {"type": "pipe"}}
+        return {"id": model_id, "name": model_id, **_MODEL_FIELDS}
+
+    async def _models_of(self, plugin: Plugin) -> list[dict[str, str]]:
+        subs = getattr(plugin.instance, "pipes", None)
+        if subs is None:
+            listed = [{"id": plugin.id, "name": plugin.name}]
+        else:
+            found = subs() if callable(subs) else subs
+            if inspect.isawaitable(found):
+                found = await found
+            listed = [
+                {"id": f"{plugin.id}.{sub['id']}", "name": f"{plugin.name}{sub.get('name', '')}"}
+                for sub in found or []
+            ]
+        self._listed[plugin.id] = listed
+        return listed
+
+
+_MODEL_FIELDS = {"object": "model", "owned_by": "eventwire"}  # as GET /api/models lists them
 
 
 def load_plugins(directory: str | Path, *, install_requirements: bool = False) -> Registry:
