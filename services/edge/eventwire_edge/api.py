@@ -252,16 +252,26 @@ class Api:
             )
 
         try:
-            reply = await self.node.requests.request(task_key(task_id), build, STOP_TIMEOUT)
+            try:
+                reply = await self.node.requests.request(task_key(task_id), build, STOP_TIMEOUT)
+            except errors.Unroutable:
+                # No worker runs it: it may be queued. Every worker remembers the stop, and
+                # the one that takes the job cancels it (if it is the stopper's, or an admin's).
+                reply = await self.node.requests.request(WORKERS_KEY, build, STOP_TIMEOUT)
         except errors.Unroutable:
-            raise ApiError(404, f"Task {task_id} not found (finished, or not started)") from None
+            raise ApiError(
+                404, f"Task {task_id} not found (not running, and no worker is up to cancel it)"
+            ) from None
         except TimeoutError:
             raise ApiError(504, f"the worker running task {task_id} did not answer") from None
         if not reply.ok:
             raise ApiError(errors.http_status(reply.error or ""), reply.message)
-        return web.json_response(
-            {"status": True, "message": f"Task {task_id} successfully stopped."}
+        message = (
+            f"Task {task_id} is not running: if it is queued, it will not start."
+            if reply.value == "queued"
+            else f"Task {task_id} successfully stopped."
         )
+        return web.json_response({"status": True, "message": message})
 
     async def external_event(self, request: web.Request) -> web.Response:
         """Push an event into a chat message: the user's own token any type (Open WebUI's

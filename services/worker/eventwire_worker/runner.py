@@ -87,6 +87,10 @@ class Runner:
             await asyncio.shield(output.failed(exc))
             raise
 
+    async def cancelled(self, job: Job) -> None:
+        """``job`` was stopped before it ran: the user sees it end as a stopped run does."""
+        await RunOutput(self.emitter(job), self.settings.stream_interval).stopped()
+
     # -- kinds -------------------------------------------------------------------------
 
     async def chat_model(self, job: Job) -> Model | None:
