@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,50 @@ async def test_jobs_at_rest_hold_no_credentials(amqp_cluster: Cluster) -> None:
         assert_clean(dead)
     finally:
         await worker.close()
+
+
+# -- 19. a drained run whose code still runs in a thread ------------------------------------
+
+
+async def test_a_drained_run_is_handed_back_only_once_its_thread_returned(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    edge = await cluster.edge()
+    first = Worker(cluster.settings, load_plugins(PLUGINS), worker_id="first")
+    await first.start()
+    chat = Chat(cluster, edge, first)
+    tab = await cluster.tab(edge, "alice")
+    markers, release = tmp_path / "markers.jsonl", tmp_path / "release"
+    task_id = await chat.submit(tab, "blocking", markers=str(markers), release=str(release))
+    await tab.wait_for(lambda _: bool(of_type(tab, "status")))
+
+    await first.drain(grace=0)
+    assert first.stuck == [task_id]  # its thread runs on: not handed back, not acked
+    assert (first.stats.stuck, first.stats.handed_back) == (1, 0)
+    assert done_events(tab) == []  # a drained run ends nothing the user sees
+
+    second = Worker(cluster.settings, load_plugins(PLUGINS), worker_id="second")
+    await second.start()
+    try:
+        release.touch()  # the thread returns; only then does close() hand the job back
+        await first.close()
+        assert first.stats.handed_back == 1
+        assert (await until_done(tab))["content"] == "done attempt=2"
+    finally:
+        await second.close()
+    runs = [json.loads(line) for line in markers.read_text().splitlines()]
+    assert [(r["event"], r["attempt"]) for r in runs] == [
+        ("start", 1),
+        ("end", 1),
+        ("start", 2),
+        ("end", 2),
+    ]
+    assert not any(r["overlapped"] for r in runs)
+    assert len(done_events(tab)) == 1
+
+
+def done_events(tab: Tab) -> list[dict[str, Any]]:
+    return [d for d in of_type(tab, "chat:completion") if d.get("done")]
 
 
 # -- 20. stop of a run that has not started ----------------------------------------------------

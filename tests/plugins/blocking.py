@@ -1,7 +1,7 @@
 """
 title: Blocking
-description: a sync Pipe whose first attempt never returns (a thread cannot be cancelled);
-  records start/end markers and whether another run's code was still alive when it started
+description: a sync Pipe whose first attempt returns only once body["release"] exists, if
+  ever (a thread cannot be cancelled); records start/end markers and whether another run's code was still alive when it started
 """
 
 import asyncio
@@ -29,7 +29,8 @@ class Pipe:
                                             "worker": __metadata__["worker_id"]}}
             )
         )
-        while attempt == 1:
+        release = Path(body["release"]) if body.get("release") else None
+        while attempt == 1 and not (release and release.exists()):
             time.sleep(0.05)  # deaf to cancellation, as sync plugin code is
         self._mark(markers, "end", attempt, overlapped)
         lock.close()

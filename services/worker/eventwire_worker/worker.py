@@ -8,7 +8,9 @@ edge node reaches exactly this worker; it is also bound to ``workers``, where an
 answers which models it offers (the edge's ``GET /api/models``), and where a stop for a task
 nobody runs yet arrives: every worker remembers it (``stops``) and the one that takes the job
 cancels it instead of running it. SIGTERM drains: no new jobs, running ones get a grace
-period, the rest are handed back to the queue.
+period, the rest are handed back to the queue — except a run whose plugin code still runs in a
+thread (it cannot be stopped): handing that back would run it twice at once, so it stays
+ours (``stuck``) until the code returns, or the process exits and the broker takes it back.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from eventwire.protocol import CallReply, Job, ListModels, StopTask
 from eventwire.tasks import TaskSet
 from eventwire.topology import WORKERS_KEY, task_key
 
+from .context import RUN_THREADS, ThreadUse
 from .plugins import Registry
 from .runner import Attempt, Runner
 from .settings import WorkerSettings
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Run:
     delivery: JobDelivery
+    threads: ThreadUse
     task: asyncio.Task[None] | None = None
     handed_back: bool = False
 
@@ -52,6 +56,7 @@ class WorkerStats:
     stopped: int = 0
     abandoned: int = 0  # dead-lettered after too many deliveries
     handed_back: int = 0
+    stuck: int = 0  # drained while its code ran in a thread: kept until that returns
     redeliveries: int = 0
     running: dict[str, str] = field(default_factory=dict)  # task id -> plugin
 
@@ -68,6 +73,7 @@ class Worker:
         self.runner = Runner(registry, self.client, settings)
         self.stats = WorkerStats()
         self._runs: dict[str, _Run] = {}
+        self._stuck: dict[str, _Run] = {}  # drained, not handed back: their code still runs
         self._tasks = TaskSet("worker")
         self._control: Inbox | None = None
         self._draining = False
@@ -105,8 +111,23 @@ class Worker:
                     run.task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
 
+    @property
+    def stuck(self) -> list[str]:
+        """Drained jobs not handed back because their plugin code still runs in a thread.
+
+        Unacknowledged: when this process exits the broker hands them to another worker.
+        """
+        return sorted(self._stuck)
+
     async def close(self) -> None:
+        """Drain (at once unless draining), hand back stuck jobs once their code returned,
+        disconnect. A process that must not wait for stuck code exits instead (service)."""
         await self.drain(0 if not self._draining else None)
+        for task_id, run in list(self._stuck.items()):
+            await run.threads.wait_idle()
+            del self._stuck[task_id]
+            self.stats.handed_back += 1
+            await run.delivery.requeue()
         await self._tasks.close()
         await self.client.close()
 
@@ -127,7 +148,7 @@ class Worker:
             await self._tell_user(delivery, reason)
             await delivery.dead_letter(reason)
             return
-        run = _Run(delivery)
+        run = _Run(delivery, ThreadUse())
         self._runs[job.id] = run
         run.task = self._tasks.spawn(self._run(run), name=f"job:{job.id}")
 
@@ -139,6 +160,7 @@ class Worker:
         key = task_key(job.id)
         attempt = Attempt(delivery.attempt, delivery.redelivered, self.worker_id)
         started = False
+        RUN_THREADS.set(run.threads)  # this task's context: what the run hands to threads
         try:
             if self._control is not None:
                 await self._control.bind(key)  # from here on a stop reaches this run
@@ -159,6 +181,15 @@ class Worker:
             started = True
             await self.runner.run(job, attempt, handed_back=lambda: run.handed_back)
         except asyncio.CancelledError:
+            if run.handed_back and run.threads.busy:
+                self.stats.stuck += 1
+                self._stuck[job.id] = run
+                log.warning(
+                    "task %s: its plugin code still runs in a thread; not handed back while "
+                    "this process runs it",
+                    job.id,
+                )
+                raise
             if run.handed_back:
                 self.stats.handed_back += 1
                 await delivery.requeue()
