@@ -203,27 +203,29 @@ async def test_a_drained_run_is_handed_back_only_once_its_thread_returned(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     edge = await cluster.edge()
-    first = Worker(cluster.settings, load_plugins(PLUGINS), worker_id="first")
-    await first.start()
-    chat = Chat(cluster, edge, first)
-    tab = await cluster.tab(edge, "alice")
     markers, release = tmp_path / "markers.jsonl", tmp_path / "release"
-    task_id = await chat.submit(tab, "blocking", markers=str(markers), release=str(release))
-    await tab.wait_for(lambda _: bool(of_type(tab, "status")))
-
-    await first.drain(grace=0)
-    assert first.stuck == [task_id]  # its thread runs on: not handed back, not acked
-    assert (first.stats.stuck, first.stats.handed_back) == (1, 0)
-    assert done_events(tab) == []  # a drained run ends nothing the user sees
-
+    first = Worker(cluster.settings, load_plugins(PLUGINS), worker_id="first")
     second = Worker(cluster.settings, load_plugins(PLUGINS), worker_id="second")
-    await second.start()
+    await first.start()
     try:
+        tab = await cluster.tab(edge, "alice")
+        chat = Chat(cluster, edge, first)
+        task_id = await chat.submit(tab, "blocking", markers=str(markers), release=str(release))
+        await tab.wait_for(lambda _: bool(of_type(tab, "status")))
+
+        await first.drain(grace=0)
+        assert first.stuck == [task_id]  # its thread runs on: not handed back, not acked
+        assert (first.stats.stuck, first.stats.handed_back) == (1, 0)
+        assert done_events(tab) == []  # a drained run ends nothing the user sees
+
+        await second.start()
         release.touch()  # the thread returns; only then does close() hand the job back
         await first.close()
         assert first.stats.handed_back == 1
         assert (await until_done(tab))["content"] == "done attempt=2"
     finally:
+        release.touch()  # whatever failed, the blocking thread ends (the loop waits for it)
+        await first.close()
         await second.close()
     runs = [json.loads(line) for line in markers.read_text().splitlines()]
     assert [(r["event"], r["attempt"]) for r in runs] == [
