@@ -10,9 +10,9 @@ from typing import NoReturn
 
 from eventwire.signals import wait_for_signal
 
-from .context import ThreadUse
 from .plugins import load_plugins
 from .settings import WorkerSettings
+from .threads import ThreadUse
 from .worker import Worker
 
 log = logging.getLogger(__name__)

@@ -31,11 +31,11 @@ from eventwire.protocol import CallReply, Job, ListModels, StopTask
 from eventwire.tasks import TaskSet
 from eventwire.topology import WORKERS_KEY, task_key
 
-from .context import RUN_THREADS, ThreadUse
 from .plugins import Registry
 from .runner import Attempt, Runner
 from .settings import WorkerSettings
 from .stops import QueuedStops
+from .threads import RUN_THREADS, ThreadUse
 
 log = logging.getLogger(__name__)
 

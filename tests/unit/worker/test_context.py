@@ -1,22 +1,12 @@
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import threading
 from typing import Any
 
 import pytest
 
 from eventwire.errors import InvalidToolArguments
-from eventwire_worker.context import (
-    RUN_THREADS,
-    ThreadUse,
-    accepts,
-    chunk_text,
-    chunks,
-    invoke,
-    tool_arguments,
-)
+from eventwire_worker.context import accepts, chunk_text, chunks, invoke, tool_arguments
 
 EXTRAS = {"__user__": {"id": "u"}, "__metadata__": {}, "__event_emitter__": None}
 
@@ -85,28 +75,3 @@ def test_tool_arguments_are_only_the_declared_parameters() -> None:
     assert refused.value.code == "invalid_arguments"
     with pytest.raises(InvalidToolArguments, match="missing required argument 'a'"):
         tool_arguments(tool, {"b": 1})
-
-
-async def test_a_cancelled_call_counts_its_thread_until_the_code_returns() -> None:
-    release, started = threading.Event(), threading.Event()
-
-    def block() -> None:
-        started.set()
-        release.wait()
-
-    use = ThreadUse()
-    token = RUN_THREADS.set(use)
-    try:
-        task = asyncio.create_task(invoke(block, {}, {}))  # the task inherits RUN_THREADS
-        await asyncio.to_thread(started.wait)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        assert use.busy  # cancelled, yet its code runs on: a drain must not hand it back
-        assert ThreadUse.running() >= 1
-        release.set()
-        await use.wait_idle()
-        assert not use.busy
-    finally:
-        release.set()
-        RUN_THREADS.reset(token)
