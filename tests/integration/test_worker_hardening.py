@@ -17,6 +17,7 @@ from eventwire.protocol import Job
 from eventwire.settings import Settings
 from eventwire.topology import Topology
 from eventwire_worker import Worker, load_plugins
+from eventwire_worker.service import EXAMPLES
 from tests.support.cluster import SECRET, Cluster, token
 from tests.support.http import post
 from tests.support.tabs import Tab, eventually
@@ -309,7 +310,7 @@ async def test_app_config_reads_as_attributes_and_as_a_mapping(chat: Chat) -> No
 @pytest.mark.parametrize(
     ("model", "why"),
     [
-        ("internals", ["did not load", "open_webui.models.users", "does not provide"]),
+        ("internals", ["did not load", "open_webui.models.users", "open-webui package"]),
         ("needs_lib", ["did not load", "definitely_not_installed_eventwire_lib",
                        "EVENTWIRE_INSTALL_REQUIREMENTS=true"]),
         ("needs_pkg", ["did not load", "definitely_missing_eventwire_pkg", "pip install",
@@ -351,8 +352,7 @@ async def test_filters_see_the_chats_model(chat: Chat) -> None:
 
 async def test_manifold_sub_model_is_the_chats_model() -> None:
     # tests/plugins has no manifold: the examples' one, through the registry directly.
-    examples = Path(__file__).parents[2] / "services" / "worker" / "examples"
-    registry = load_plugins(examples)
+    registry = load_plugins(EXAMPLES)
     listed = {m["id"]: m["name"] for m in await registry.models()}
     assert await registry.model("manifold.upper") == chat_model(
         "manifold.upper", listed["manifold.upper"]
