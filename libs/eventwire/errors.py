@@ -142,6 +142,21 @@ class CallCancelled(CallError):
     code = "cancelled"
 
 
+# -- raised by workers running plugins; a run's error event carries the code ----------------
+
+
+class PluginNotLoaded(PluginError):
+    """The plugin's file is there but did not load; the message says why."""
+
+    code = "plugin_not_loaded"
+
+
+class InvalidToolArguments(PluginError):
+    """A tool call's arguments are not the tool method's declared parameters."""
+
+    code = "invalid_arguments"
+
+
 _BY_CODE: dict[str, type[EventwireError]] = {
     cls.code: cls
     for cls in (
@@ -166,6 +181,8 @@ _BY_CODE: dict[str, type[EventwireError]] = {
         ClientDisconnected,
         ClientError,
         CallCancelled,
+        PluginNotLoaded,
+        InvalidToolArguments,
     )
 }
 
@@ -192,6 +209,8 @@ HTTP_STATUS: dict[str, int] = {
     Unroutable.code: 404,
     CallTimeout.code: 504,
     PluginError.code: 502,
+    PluginNotLoaded.code: 502,
+    InvalidToolArguments.code: 422,
 }
 
 

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .topology import CallTimeout, ChannelId, Name, Ref, SessionId, TaskId, UserId
 
 SOCKET_EVENT = "events"  # the Socket.IO event name Open WebUI's frontend listens to
+# Request headers a job never carries: jobs rest in durable queues (jobs, dead letters), and a
+# user's bearer token or session cookie there outlives the request. A run gets a token of its
+# own instead (scoped to its chat message).
+CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+)
 
 
 class _Message(BaseModel):
@@ -83,12 +89,17 @@ class Job(_Message):
     session_id: SessionId | None = None
     chat_id: Ref | None = None
     message_id: Ref | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)  # never CREDENTIAL_HEADERS
     # Set when the run is relayed (an Open WebUI Function submitted it): the routing key its
     # events and calls go to, instead of the user's sockets (``topology.run_key``).
     relay: Name | None = None
     method: str | None = None  # a tool job's method name
     arguments: dict[str, Any] = Field(default_factory=dict)  # a tool job's arguments
+
+    @field_validator("headers")
+    @classmethod
+    def _without_credentials(cls, headers: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
 
 
 class StopTask(_Message):
