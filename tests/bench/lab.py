@@ -43,6 +43,8 @@ class Options:
     stall_seconds: float = 10.0
     edge_loop: str = ""  # EVENTWIRE_LOOP for edge nodes ("" = their default)
     redis_url: str = "redis://127.0.0.1:6379/0"  # Open WebUI's room channels (the peer)
+    storm_clients: int = 5000  # sockets on the server a reconnect storm kills
+    emitter_counts: tuple[int, ...] = (1, 2, 4)  # emitter processes in the emitters scenario
 
 
 # Open WebUI's own virtualenv (make openwebui-venv): the peer runs its code at its pins.

@@ -97,6 +97,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
     soak = results.get("soak")
     peer = _peer_rows(emit)
+    storm = _get(results, "storm", "eventwire")
+    conn_ratio = None
+    if sizes:
+        ew_c = _get(results, "connections", "eventwire", sizes[-1], "connects_per_s")
+        sio_c = _get(results, "connections", "socketio", sizes[-1], "connects_per_s")
+        conn_ratio = _ratio(ew_c, sio_c)
     rows = [
         ("emit throughput K=4 / baseline K=4", _ratio(ew4, sio4), ">=", 3.0, "x"),
         ("emit throughput K=4 / eventwire K=1", _ratio(ew4, ew1), ">=", 0.8, "x"),
@@ -118,6 +124,15 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "fraction",
         ),
         *peer,
+        ("connects per second to one edge / plain python-socketio", conn_ratio, ">=", 1.0, "x"),
+        (
+            f"reconnect storm ({storm['clients'] if storm else '-'} sockets, one of two edges "
+            "killed): all back and receiving",
+            storm and storm["receiving_seconds"],
+            "<=",
+            10.0,
+            "s",
+        ),
     ]
     out = []
     for name, value, op, threshold, unit in rows:
@@ -147,6 +162,45 @@ def _f(value: float | None, digits: int = 2) -> str:
 
 def _x(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
+
+
+def _spread_and_storm(results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    spread = results.get("emitters") or {}
+    if spread:
+        lines += [
+            "**Emitter processes** (K=2 servers, one burst split across E emitters): aggregate "
+            "delivered events/s, and CPU per delivered event in the servers and the emitters.",
+            "",
+            "| system | E | delivered ev/s | server CPU µs/ev | emitter CPU µs/ev | undelivered |",
+            "|---|---|---|---|---|---|",
+        ]
+        for system, runs in spread.items():
+            for count, run in sorted(runs.items(), key=lambda kv: int(kv[0])):
+                lines.append(
+                    f"| {system} | {count} | {_f(run['throughput'], 0)} | "
+                    f"{_f(run['server_cpu_us_per_event'], 0)} | "
+                    f"{_f(run['emitter_cpu_us_per_event'], 0)} | {run['undelivered']} |"
+                )
+        lines.append("")
+    storms = results.get("storm") or {}
+    if storms:
+        lines += [
+            "**Reconnect storm**: every socket of a SIGKILLed server reconnects to the other one "
+            "at once; seconds from the kill until all are connected, and until every user has "
+            "received an event again.",
+            "",
+            "| system | sockets | reconnected | all connected s | all receiving s | undelivered |",
+            "|---|---|---|---|---|---|",
+        ]
+        for system, run in storms.items():
+            lines.append(
+                f"| {system} | {run['clients']} | {run['reconnected']} | "
+                f"{_f(run['reconnect_seconds'])} | {_f(run['receiving_seconds'])} | "
+                f"{run['undelivered']} |"
+            )
+        lines.append("")
+    return lines
 
 
 def _peer_table(emit: dict[str, Any], ks: list[int]) -> list[str]:
@@ -233,6 +287,7 @@ def markdown(results: dict[str, Any]) -> str:
             )
         lines.append("")
         lines += _peer_table(emit, results["config"]["ks"])
+    lines += _spread_and_storm(results)
     calls = results.get("calls")
     if calls and "eventwire" in calls:
         ew, bare = calls["eventwire"]["rtt_ms"], _get(calls, "rpc", "rtt_ms") or {}
