@@ -432,12 +432,16 @@ class AmqpBus:
         )
         try:
             async with asyncio.timeout(self._deadline):
+                # wait=False: aiormq would otherwise hold the channel lock until the frame is
+                # written *and drained*, one publish per loop turn; the confirm we await is
+                # what tells us the broker has it (and bounds what is in flight).
                 return await publisher.basic_publish(
                     body,
                     exchange=exchange,
                     routing_key=key,
                     properties=properties,
                     mandatory=mandatory,
+                    wait=False,  # type: ignore[call-arg]  # aiormq 7's Channel has it, its ABC not
                 )
         except TimeoutError:
             why = f"the broker did not confirm a publish within {self._deadline:g}s"
