@@ -56,6 +56,10 @@ class Bus(Protocol):
 
     async def close(self) -> None: ...
 
+    async def probe(self) -> bool:
+        """Whether the broker answers right now (within the broker timeout); a miss also marks
+        the connection lost. Tells a silent broker from a silent peer."""
+
     async def publish(
         self,
         key: str,

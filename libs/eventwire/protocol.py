@@ -1,15 +1,25 @@
 """Messages that travel between processes over the bus (never to browsers).
 
-Each is a pydantic model with a literal ``kind``; ``codec`` turns them into bytes.
+Each is a pydantic model with a literal ``kind``; ``codec`` turns them into bytes. Every id is
+typed by where it ends up on AMQP (``topology``: routing-key parts, queue names, at most 255
+bytes with their prefix), so an off-limits message fails to decode instead of failing mid-use.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .topology import CallTimeout, ChannelId, Name, Ref, SessionId, TaskId, UserId
 
 SOCKET_EVENT = "events"  # the Socket.IO event name Open WebUI's frontend listens to
+# Request headers a job never carries: jobs rest in durable queues (jobs, dead letters), and a
+# user's bearer token or session cookie there outlives the request. A run gets a token of its
+# own instead (scoped to its chat message).
+CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
+)
 
 
 class _Message(BaseModel):
@@ -20,47 +30,47 @@ class Emit(_Message):
     """Fire-and-forget: deliver ``payload`` to every socket the routing key names."""
 
     kind: Literal["emit"] = "emit"
-    user_id: str
+    user_id: UserId
     payload: dict[str, Any]
-    event: str = SOCKET_EVENT
+    event: Name = SOCKET_EVENT
 
 
 class CallRequest(_Message):
     """Ask one session and wait: the edge answers on ``reply_to`` with a ``CallReply``."""
 
     kind: Literal["call"] = "call"
-    id: str
-    user_id: str
-    session_id: str
+    id: Name
+    user_id: UserId
+    session_id: SessionId
     payload: dict[str, Any]
-    timeout: float = Field(gt=0)
-    reply_to: str
-    event: str = SOCKET_EVENT
+    timeout: CallTimeout
+    reply_to: Name
+    event: Name = SOCKET_EVENT
 
 
 class CallCancel(_Message):
     """The caller gave up: the edge stops waiting for the client."""
 
     kind: Literal["cancel"] = "cancel"
-    id: str
-    session_id: str
+    id: Name
+    session_id: SessionId
 
 
 class CallReply(_Message):
     """The client's answer, or the named error (``errors`` code) that prevented one."""
 
     kind: Literal["reply"] = "reply"
-    id: str
+    id: Name
     ok: bool
     value: Any = None
-    error: str | None = None
+    error: Name | None = None
     message: str = ""
 
 
 class JobUser(_Message):
     """Who a job runs for: Open WebUI's ``__user__`` fields, plus their UserValves by plugin."""
 
-    id: str
+    id: UserId
     name: str | None = None
     email: str | None = None
     role: str = "user"
@@ -71,50 +81,58 @@ class Job(_Message):
     """A pipeline run for a worker: a Pipe completion, a Tool method call or an Action."""
 
     kind: Literal["job"] = "job"
-    id: str
+    id: TaskId
     type: Literal["completion", "tool", "action"]
     plugin: str  # model id (``pipe`` or ``pipe.sub``), tool id, or action id
     body: dict[str, Any]
     user: JobUser
-    session_id: str | None = None
-    chat_id: str | None = None
-    message_id: str | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    session_id: SessionId | None = None
+    chat_id: Ref | None = None
+    message_id: Ref | None = None
+    headers: dict[str, str] = Field(default_factory=dict)  # never CREDENTIAL_HEADERS
+    # Set when the run is relayed (an Open WebUI Function submitted it): the routing key its
+    # events and calls go to, instead of the user's sockets (``topology.run_key``).
+    relay: Name | None = None
     method: str | None = None  # a tool job's method name
     arguments: dict[str, Any] = Field(default_factory=dict)  # a tool job's arguments
+
+    @field_validator("headers")
+    @classmethod
+    def _without_credentials(cls, headers: dict[str, str]) -> dict[str, str]:
+        return {k: v for k, v in headers.items() if k.lower() not in CREDENTIAL_HEADERS}
 
 
 class StopTask(_Message):
     """Cancel a running job; the worker holding it answers with a ``CallReply``."""
 
     kind: Literal["stop"] = "stop"
-    id: str
-    task_id: str
-    user_id: str
+    id: Name
+    task_id: TaskId
+    user_id: UserId
     role: str = "user"
-    reply_to: str
+    reply_to: Name
 
 
 class ChannelEmit(_Message):
     """A channel event (typing, read markers ...) for every member of ``channel.<id>``."""
 
     kind: Literal["channel"] = "channel"
-    channel_id: str
+    channel_id: ChannelId
     payload: dict[str, Any]
-    event: str = "events:channel"
+    event: Name = "events:channel"
 
 
 class PresentSession(_Message):
     """One live session as presence sees it (a value, not a message)."""
 
-    session_id: str
-    user_id: str
+    session_id: SessionId
+    user_id: UserId
     models: tuple[str, ...] = ()  # models the session reported with ``usage`` lately
 
 
 class _Announcement(_Message):
-    node_id: str
-    incarnation: str  # one per node process: a restarted node never inherits old state
+    node_id: Name
+    incarnation: Name  # one per node process: a restarted node never inherits old state
     seq: int = Field(ge=0)  # the node's change counter
 
 
@@ -147,8 +165,8 @@ class PresenceSync(_Message):
     """Ask ``node_id`` (every node when None) for a snapshot, sent to ``reply_to``."""
 
     kind: Literal["presence.sync"] = "presence.sync"
-    reply_to: str
-    node_id: str | None = None
+    reply_to: Name
+    node_id: Name | None = None
 
 
 class ListModels(_Message):
@@ -158,8 +176,8 @@ class ListModels(_Message):
     """
 
     kind: Literal["list_models"] = "list_models"
-    id: str
-    reply_to: str
+    id: Name
+    reply_to: Name
 
 
 class SioEmit(_Message):

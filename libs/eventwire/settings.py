@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .topology import MAX_CALL_TIMEOUT
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEV_SECRET = "t0p-s3cr3t"  # Open WebUI's own default; the edge warns when it is in use
@@ -25,7 +28,9 @@ class Settings(BaseSettings):
     amqp_url: str = Field(
         DEFAULT_AMQP_URL,
         validation_alias=AliasChoices("AMQP_URL", "amqp_url"),
-        description="Broker URL; memory:// runs an in-process bus (one process only).",
+        description="Broker URL, or several comma-separated (the nodes of a RabbitMQ cluster: "
+        "tried in order, and the next on connection loss); memory:// runs an in-process bus "
+        "(one process only).",
     )
     webui_secret_key: SecretStr = Field(
         SecretStr(DEV_SECRET),
@@ -35,6 +40,7 @@ class Settings(BaseSettings):
     event_caller_timeout: float = Field(
         300.0,
         gt=0,
+        le=MAX_CALL_TIMEOUT,
         validation_alias=AliasChoices("WEBSOCKET_EVENT_CALLER_TIMEOUT", "event_caller_timeout"),
         description="Seconds an __event_call__ waits for the client's answer.",
     )
@@ -48,6 +54,30 @@ class Settings(BaseSettings):
     )
     outbox_limit: int = Field(
         10_000, ge=0, description="Emits held while the broker is unreachable; more fail."
+    )
+    outbox_max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=0,
+        description="Bytes (encoded bodies and keys) the outbox holds at most; more fail.",
+    )
+    heartbeat: int = Field(
+        2,
+        ge=1,
+        le=60,
+        description="AMQP heartbeat (s) negotiated with the broker, and how often this process "
+        "checks that the broker still answers.",
+    )
+    broker_timeout: float = Field(
+        3.0,
+        gt=0,
+        le=60,
+        description="Seconds the broker has to confirm a publish, answer a liveness check or "
+        "complete a connection handshake before it counts as unreachable.",
+    )
+    node_queue_type: Literal["auto", "classic", "quorum"] = Field(
+        "auto",
+        description="Edge node queues: classic, or quorum (survive a cluster node's loss); "
+        "auto = quorum when AMQP_URL lists several brokers.",
     )
     node_queue_expires: float = Field(
         15.0,
@@ -74,6 +104,20 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Python logging level.")
 
+    @field_validator("amqp_url")
+    @classmethod
+    def _broker_urls(cls, value: str) -> str:
+        urls = [u.strip() for u in value.split(",") if u.strip()]
+        if not urls:
+            raise ValueError("AMQP_URL is empty")
+        memory = [u for u in urls if u.startswith("memory://")]
+        if memory and len(urls) > 1:
+            raise ValueError("memory:// is one in-process bus: it cannot be listed with others")
+        for url in urls:
+            if not url.startswith(("memory://", "amqp://", "amqps://")):
+                raise ValueError(f"broker URL must be amqp://, amqps:// or memory://: {url!r}")
+        return ",".join(urls)
+
     @model_validator(mode="after")
     def _presence_ttl_outlives_heartbeats(self) -> Settings:
         if self.presence_ttl < 2 * self.presence_interval:
@@ -87,6 +131,17 @@ class Settings(BaseSettings):
     @property
     def uses_memory_bus(self) -> bool:
         return self.amqp_url.startswith("memory://")
+
+    @property
+    def amqp_urls(self) -> list[str]:
+        """Every broker ``AMQP_URL`` lists, in the order they are tried."""
+        return self.amqp_url.split(",")
+
+    @property
+    def quorum_node_queues(self) -> bool:
+        if self.node_queue_type == "auto":
+            return len(self.amqp_urls) > 1
+        return self.node_queue_type == "quorum"
 
 
 @lru_cache(maxsize=1)

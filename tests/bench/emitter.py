@@ -3,7 +3,8 @@
 ``--system eventwire``: the SDK (``Eventwire.emit`` / ``Eventwire.call``), configured from the
 environment like any worker. ``--system socketio``: python-socketio's write-only
 ``AsyncAioPikaManager``. ``--system manager``: eventwire's write-only ``EventwireManager``
-(emits and calls as python-socketio code would). ``--system rpc``: a bare aio-pika
+(emits and calls as python-socketio code would). ``--system owui``: Open WebUI's write-only
+room-channel manager (run by Open WebUI's own interpreter). ``--system rpc``: a bare aio-pika
 request/reply client (the floor).
 """
 
@@ -80,6 +81,18 @@ async def manager_sender(channel: str) -> AsyncIterator[dict[str, Any]]:
         await manager.close()
 
 
+@contextlib.asynccontextmanager
+async def owui_sender(channel: str) -> AsyncIterator[dict[str, Any]]:
+    from tests.bench.servers import owui_manager
+
+    manager = owui_manager(channel, write_only=True)
+
+    async def send(seq: int, user: str, t: int) -> None:
+        await manager.emit("events", drive.payload(drive.delta_event(seq, t)), room=f"user.{user}")
+
+    yield {"send": send}
+
+
 class RpcClient:
     """aio-pika's request/reply pattern: a default channel, an exclusive reply queue."""
 
@@ -136,7 +149,7 @@ async def timed_at_rate(one: Any, count: int, rate: float, duration: float) -> d
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "--system", choices=["eventwire", "socketio", "manager", "rpc"], required=True
+        "--system", choices=["eventwire", "socketio", "manager", "owui", "rpc"], required=True
     )
     parser.add_argument("--channel", default="eventwire-bench")
     args = parser.parse_args()
@@ -157,6 +170,7 @@ async def main() -> None:
         "eventwire": eventwire_sender,
         "socketio": lambda: socketio_sender(args.channel),
         "manager": lambda: manager_sender(args.channel),
+        "owui": lambda: owui_sender(args.channel),
     }
     sender = senders[args.system]()
     async with sender as ops:

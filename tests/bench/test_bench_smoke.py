@@ -29,7 +29,7 @@ async def test_harness_produces_well_formed_results(amqp_url: str, tmp_path: Pat
     assert run["at_rate"]["latency_ms"]["n"] == run["at_rate"]["sent"] > 0
     assert run["max"]["throughput"] > 0
     names = [t["name"] for t in results["targets"]]
-    assert len(names) == len(set(names)) == 7
+    assert len(names) == len(set(names)) == 15
     assert all({"name", "measured", "threshold", "holds"} <= set(t) for t in results["targets"])
     table = runner.write(results, tmp_path, "smoke")
     assert "| 1 |" in table

@@ -108,8 +108,12 @@ class EdgeProc(Proc):
 
 
 class WorkerProc(Proc):
-    def __init__(self, env: dict[str, str], name: str = "worker") -> None:
-        super().__init__(sys.executable, "-m", "eventwire_cli", "worker", env=env, name=name)
+    def __init__(self, env: dict[str, str], name: str = "worker", python: str = "") -> None:
+        # ``python``: another interpreter, e.g. Open WebUI's virtualenv (plugins that import
+        # open_webui.* run there against Open WebUI's database).
+        super().__init__(
+            python or sys.executable, "-m", "eventwire_cli", "worker", env=env, name=name
+        )
         self.worker_id = ""
 
     async def start(self) -> WorkerProc:

@@ -121,6 +121,9 @@ class MemoryBus:
         self._inboxes.clear()
         self._broker = None
 
+    async def probe(self) -> bool:
+        return self.connected
+
     def _live(self) -> MemoryBroker:
         if self._broker is None:
             raise BrokerUnavailable("memory bus is not started")

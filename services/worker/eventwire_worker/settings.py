@@ -32,6 +32,14 @@ class WorkerSettings(Settings):
     stream_interval: float = Field(
         0.05, ge=0, description="Worker: least seconds between streamed deltas (throttling)."
     )
+    # -- hardening (issue 10) -----------------------------------------------------------
+    queued_stop_ttl: float = Field(
+        3600.0,
+        gt=0,
+        description="Worker: seconds a stop for a task not started yet is remembered; a job "
+        "taken within that time is cancelled instead of run.",
+    )
+    # -- end of hardening ------------------------------------------------------------------
     forward_user_info_headers: bool = Field(
         False,
         validation_alias=AliasChoices(
