@@ -67,6 +67,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(handler=_worker)
 
+    owui = sub.add_parser(
+        "openwebui",
+        help="run Open WebUI (installed in this Python) with its Socket.IO server on eventwire",
+        description="Open WebUI 0.12.4 as `open-webui serve` runs it, its Socket.IO replicas "
+        "routed by RabbitMQ (AMQP_URL, EVENTWIRE_NAMESPACE). Needs REDIS_URL and "
+        "WEBUI_SECRET_KEY, shared by every replica (README: Open WebUI replicas on eventwire).",
+    )
+    owui.add_argument("--host", default="0.0.0.0", help="listen address (default 0.0.0.0)")
+    owui.add_argument("--port", type=int, default=8080, help="listen port (default 8080)")
+    owui.set_defaults(handler=_openwebui)
+
     run = sub.add_parser("run", help="edge node + worker on the examples (memory:// if no broker)")
     run.add_argument("--host")
     run.add_argument("--port", type=int)
@@ -138,6 +149,16 @@ def _worker(args: argparse.Namespace, _settings: Settings) -> int:
         get_worker_settings(), plugins_dir=args.plugins, worker_concurrency=args.concurrency
     )
     return _run_async(serve_worker(settings))
+
+
+def _openwebui(args: argparse.Namespace, settings: Settings) -> int:
+    from .openwebui import LaunchRefused, serve_openwebui
+
+    try:
+        return serve_openwebui(args.host, args.port, settings)
+    except LaunchRefused as exc:
+        print(f"eventwire openwebui: {exc}", file=sys.stderr)
+        return 2
 
 
 def _run(args: argparse.Namespace, _settings: Settings) -> int:
