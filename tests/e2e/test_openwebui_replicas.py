@@ -21,6 +21,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, expect
 
 from eventwire import Settings
+from eventwire_edge.sio import EventwireManager
 from tests.support.browser import WAIT_MS
 from tests.support.cluster import delete_namespace
 from tests.support.openwebui import OWUI_BIN, OpenWebUI, User, missing_openwebui
@@ -49,6 +50,8 @@ class Deployment:
     admin: User
     bob: User
     channel_id: str
+    amqp_url: str
+    namespace: str
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -102,7 +105,7 @@ async def deployment(
             token=admin.token,
             body={"name": "replicas", "type": "group", "user_ids": [bob.id]},
         )
-        yield Deployment(a, b, balancer, redis, admin, bob, channel["id"])
+        yield Deployment(a, b, balancer, redis, admin, bob, channel["id"], amqp_url, namespace)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -152,6 +155,33 @@ async def test_a_run_on_b_streams_and_asks_in_the_tab_whose_socket_is_on_a(
     chat = await deployment.b.chat(deployment.admin, tab.chat_id)
     saved = [m for m in chat["chat"]["history"]["messages"].values() if m["role"] == "assistant"]
     assert "Replica b got the answer True." in saved[0]["content"]
+
+
+async def test_a_process_outside_open_webui_emits_and_calls_straight_to_the_tab(
+    deployment: Deployment, tab: OwuiPage
+) -> None:
+    """What a worker could do with Open WebUI on this manager: no relay, no Open WebUI code."""
+    await tab.pick_model(PIPE_ID)
+    answer = await tab.send("Say hello")
+    await tab.confirm("Carry on?")
+    await tab.wait_done()
+    message_id = str(await answer.get_attribute("id")).removeprefix("message-")
+    worker = EventwireManager(deployment.amqp_url, channel=deployment.namespace, write_only=True)
+    try:
+        envelope = {"chat_id": tab.chat_id, "message_id": message_id}
+        status = {"type": "status", "data": {"description": "Straight from a worker process"}}
+        # Open WebUI's own rooms and envelope: every tab of the user, then the one session.
+        user_room = f"user:{deployment.admin.id}"
+        await worker.emit("events", {**envelope, "data": status}, room=user_room)
+        await expect(tab.status(answer)).to_contain_text("Straight from a worker process")
+        ask = {"type": "confirmation", "data": {"title": "Straight to the tab?", "message": "?"}}
+        asked = asyncio.create_task(
+            worker.call("events", {**envelope, "data": ask}, to=await tab.sid(), timeout=WAIT_S)
+        )
+        await tab.confirm("Straight to the tab?")
+        assert await asked is True
+    finally:
+        await worker.close()
 
 
 async def test_stop_in_the_tab_on_a_stops_the_run_on_b(

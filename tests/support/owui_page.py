@@ -52,7 +52,7 @@ class Sel:
 # Runs before the page's scripts (engine.io-client reads window.WebSocket at load).
 TAP_SCRIPT = r"""
 (() => {
-  const state = (window.__owui = { connected: 0, events: [], toasts: [] });
+  const state = (window.__owui = { connected: 0, sid: '', events: [], toasts: [] });
   const Native = window.WebSocket;
   class Tapped extends Native {
     constructor(url, protocols) {
@@ -61,7 +61,11 @@ TAP_SCRIPT = r"""
       let open = false;
       this.addEventListener('message', (e) => {
         if (typeof e.data !== 'string') return;
-        if (e.data.startsWith('40') && !open) { open = true; state.connected += 1; return; }
+        if (e.data.startsWith('40') && !open) {
+          open = true; state.connected += 1;
+          try { state.sid = JSON.parse(e.data.slice(2)).sid; } catch (_) { /* no sid */ }
+          return;
+        }
         const m = /^42\d*(\[[\s\S]*\])$/.exec(e.data);  // EVENT, with an ack id for a call
         if (!m) return;
         try {
@@ -241,6 +245,11 @@ class OwuiPage:
             for e in await self.events()
             if not message_id or e.get("message_id") == message_id
         ]
+
+    async def sid(self) -> str:
+        """The Socket.IO sid of this tab's current connection (Open WebUI's session_id)."""
+        sid: str = await self.page.evaluate("window.__owui.sid")
+        return sid
 
     async def toasts(self) -> list[str]:
         """The text of every toast shown so far (notifications, errors), in order."""
