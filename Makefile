@@ -13,6 +13,10 @@ CHROMIUM  := /usr/bin/chromium
 # with promtool: the binary alone, taken from Debian's `prometheus` package (no server is
 # installed or started).
 HAPROXY   := /usr/sbin/haproxy
+# The Open WebUI replicas test starts a private redis-server and makes a database with psql (on
+# the PostgreSQL at 127.0.0.1:5432); both from Debian.
+REDIS_SERVER := /usr/bin/redis-server
+PSQL         := /usr/bin/psql
 PROMTOOL  := $(VENV)/bin/promtool
 
 .PHONY: run test lint typecheck unit integration e2e deploy-test bench bench-quick soak clean openwebui-venv
@@ -56,7 +60,7 @@ $(CLIENT_JS): $(PAGE_DIR)/package.json $(PAGE_DIR)/package-lock.json
 run: $(STAMP)
 	$(BIN)/eventwire run
 
-test: $(STAMP) $(OWUI_STAMP) $(CHROMIUM) $(HAPROXY) $(PROMTOOL) lint typecheck
+test: $(STAMP) $(OWUI_STAMP) $(CHROMIUM) $(HAPROXY) $(REDIS_SERVER) $(PSQL) $(PROMTOOL) lint typecheck
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -73,7 +77,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
-e2e: $(STAMP) $(OWUI_STAMP) $(CHROMIUM)
+e2e: $(STAMP) $(OWUI_STAMP) $(CHROMIUM) $(HAPROXY) $(REDIS_SERVER) $(PSQL)
 	$(BIN)/pytest tests/e2e
 
 deploy-test: $(STAMP) $(HAPROXY) $(PROMTOOL)
@@ -86,6 +90,14 @@ $(CHROMIUM):
 $(HAPROXY):
 	@echo "the deploy tests need Debian's haproxy; installing it (apt, as root)"
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy
+
+$(REDIS_SERVER):
+	@echo "the Open WebUI replicas test needs Debian's redis-server; installing it (apt, as root)"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+
+$(PSQL):
+	@echo "the Open WebUI replicas test needs psql; installing postgresql-client (apt, as root)"
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client
 
 $(PROMTOOL): | $(STAMP)
 	@echo "the deploy tests need promtool; extracting it from Debian's prometheus package"
