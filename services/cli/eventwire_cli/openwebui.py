@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import import_module
@@ -129,8 +130,12 @@ def serve_openwebui(host: str, port: int, settings: Settings) -> int:
     """Run Open WebUI in this process on ``host:port`` until stopped (uvicorn, one worker)."""
     found = openwebui_version()
     os.environ.update(check_environment(os.environ))
-    if found != TESTED_VERSION:
-        log.warning("Open WebUI %s: this launcher is tested with %s", found, TESTED_VERSION)
+    if found != TESTED_VERSION:  # printed: Open WebUI replaces the logging setup next
+        print(
+            f"eventwire openwebui: Open WebUI {found}, tested with {TESTED_VERSION}",
+            file=sys.stderr,
+            flush=True,
+        )
     manager = install_manager(settings)
 
     app = import_module("open_webui.main").app  # mounts owsock's app: the same sio
