@@ -180,6 +180,64 @@ class ListModels(_Message):
     reply_to: Name
 
 
+class SioEmit(_Message):
+    """A python-socketio emit, for this server's members of ``rooms[index]`` (of the whole
+    namespace when ``rooms`` is None). ``args`` are the Socket.IO arguments, as given.
+
+    An emit to several rooms is published once per room key; a server skips members of the
+    rooms before ``index``, so a sid in two rooms gets it once. ``host`` (the emitting
+    manager) already delivered to its own members and drops its copies.
+    """
+
+    kind: Literal["sio.emit"] = "sio.emit"
+    host: str
+    namespace: str
+    event: str
+    args: list[Any]
+    rooms: list[str] | None = None
+    index: int = Field(0, ge=0)
+    skip: list[str] = Field(default_factory=list)
+
+
+class SioCall(_Message):
+    """An emit whose acknowledgement a caller awaits: each server holding members of ``room``
+    answers on ``reply_to`` with a ``CallReply`` (value: the ack's arguments) or the error
+    that prevented one (``client_disconnected``). A ``CallCancel`` with the same id ends it."""
+
+    kind: Literal["sio.call"] = "sio.call"
+    id: str
+    namespace: str
+    event: str
+    args: list[Any]
+    room: str
+    skip: list[str] = Field(default_factory=list)
+    reply_to: str
+    timeout: float | None = Field(None, gt=0)
+
+
+class SioRoomOp(_Message):
+    """Put ``sid`` into or out of ``room``, or close ``room`` (every member leaves), on the
+    server that holds it. ``enter`` is confirmed with a ``CallReply`` on ``reply_to``: once
+    it returns, that server is bound to the room's key and emits to the room reach it."""
+
+    kind: Literal["sio.room"] = "sio.room"
+    op: Literal["enter", "leave", "close"]
+    host: str
+    namespace: str
+    room: str
+    sid: str | None = None
+    id: str | None = None
+    reply_to: str | None = None
+
+
+class SioDisconnect(_Message):
+    """Disconnect ``sid`` from ``namespace`` on the server that holds it."""
+
+    kind: Literal["sio.disconnect"] = "sio.disconnect"
+    namespace: str
+    sid: str
+
+
 Message = Annotated[
     Emit
     | CallRequest
@@ -192,6 +250,10 @@ Message = Annotated[
     | PresenceChange
     | PresenceBeat
     | PresenceSnapshot
-    | PresenceSync,
+    | PresenceSync
+    | SioEmit
+    | SioCall
+    | SioRoomOp
+    | SioDisconnect,
     Field(discriminator="kind"),
 ]

@@ -6,6 +6,7 @@ message only to the queues of the edge nodes that bound that key (routed, not br
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any
@@ -129,6 +130,39 @@ def channel_key(channel_id: str) -> str:
 def channel_of(key: str) -> str | None:
     """The channel id a ``channel.<id>`` key names, else None."""
     return key[len(CHANNEL_PREFIX) :] if key.startswith(CHANNEL_PREFIX) else None
+
+
+# python-socketio's client manager (eventwire_edge.sio): a server binds the room key of every
+# room it holds members of (a sid is its own room, so emits, calls and room operations for a
+# sid use its room key) and the namespace key while it holds any socket in that namespace.
+# The namespace part never contains a dot (escaped), so distinct (namespace, room) pairs
+# never share a key; parts too long for the 255-byte limit are replaced by their SHA-256.
+SIO_ROOM_PREFIX = "sio.room."
+SIO_ALL_PREFIX = "sio.all."
+_HASHED = "#"  # a part replaced by its hash; room names starting with it are always hashed
+_MAX_NAMESPACE_PART = 100  # leaves room for a hashed room part: 9 + 100 + 1 + 65 < 255
+
+
+def sio_all_key(namespace: str) -> str:
+    """Bound by every server with a socket in ``namespace``: broadcasts (``to=None``)."""
+    return SIO_ALL_PREFIX + _namespace_part(namespace)
+
+
+def sio_room_key(namespace: str, room: str) -> str:
+    """Bound by the servers holding members of ``room``, or the one holding the sid ``room``."""
+    key = f"{SIO_ROOM_PREFIX}{_namespace_part(namespace)}.{room}"
+    if not room or room.startswith(_HASHED) or len(key.encode()) > MAX_KEY_BYTES:
+        key = f"{SIO_ROOM_PREFIX}{_namespace_part(namespace)}.{_hashed(room)}"
+    return key
+
+
+def _namespace_part(namespace: str) -> str:
+    part = namespace.replace("%", "%25").replace(".", "%2E")
+    return part if len(part.encode()) <= _MAX_NAMESPACE_PART else _hashed(namespace)
+
+
+def _hashed(text: str) -> str:
+    return _HASHED + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _key(prefix: str, ident: str) -> str:

@@ -3,7 +3,9 @@
 ``--system eventwire``: the SDK (``Eventwire.emit`` / ``Eventwire.call``), configured from the
 environment like any worker. ``--system socketio``: python-socketio's write-only
 ``AsyncAioPikaManager``. ``--system owui``: Open WebUI's write-only room-channel manager (run by
-Open WebUI's own interpreter). ``--system rpc``: a bare aio-pika request/reply client (the floor).
+Open WebUI's own interpreter). ``--system manager``: eventwire's write-only ``EventwireManager``
+(emits and calls as python-socketio code would). ``--system rpc``: a bare aio-pika
+request/reply client (the floor).
 """
 
 from __future__ import annotations
@@ -71,6 +73,26 @@ async def owui_sender(channel: str) -> AsyncIterator[dict[str, Any]]:
     yield {"send": send}
 
 
+@contextlib.asynccontextmanager
+async def manager_sender(channel: str) -> AsyncIterator[dict[str, Any]]:
+    from eventwire_edge.sio import EventwireManager
+
+    manager = EventwireManager(os.environ["AMQP_URL"], channel=channel, write_only=True)
+    await manager.start()
+
+    async def send(seq: int, user: str, t: int) -> None:
+        await manager.emit("events", drive.payload(drive.delta_event(seq, t)), room=f"user.{user}")
+
+    async def call(seq: int, user: str, sid: str, t: int, timeout: float) -> Any:
+        event = {"type": "confirmation", "data": {"title": "bench", "s": seq, "t": t}}
+        return await manager.call("events", drive.payload(event), to=sid, timeout=timeout)
+
+    try:
+        yield {"send": send, "call": call}
+    finally:
+        await manager.close()
+
+
 class RpcClient:
     """aio-pika's request/reply pattern: a default channel, an exclusive reply queue."""
 
@@ -126,7 +148,9 @@ async def timed_at_rate(one: Any, count: int, rate: float, duration: float) -> d
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--system", choices=["eventwire", "socketio", "owui", "rpc"], required=True)
+    parser.add_argument(
+        "--system", choices=["eventwire", "socketio", "owui", "manager", "rpc"], required=True
+    )
     parser.add_argument("--channel", default="eventwire-bench")
     args = parser.parse_args()
 
@@ -142,12 +166,13 @@ async def main() -> None:
             await serve({"rpc": rpc_rate}, {})
         return
 
-    if args.system == "eventwire":
-        sender = eventwire_sender()
-    elif args.system == "owui":
-        sender = owui_sender(args.channel)
-    else:
-        sender = socketio_sender(args.channel)
+    senders = {
+        "eventwire": eventwire_sender,
+        "socketio": lambda: socketio_sender(args.channel),
+        "owui": lambda: owui_sender(args.channel),
+        "manager": lambda: manager_sender(args.channel),
+    }
+    sender = senders[args.system]()
     async with sender as ops:
         send = ops["send"]
 

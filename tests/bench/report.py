@@ -288,6 +288,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append("")
         lines += _peer_table(emit, results["config"]["ks"])
     lines += _spread_and_storm(results)
+    lines += _manager_lines(results)
     calls = results.get("calls")
     if calls and "eventwire" in calls:
         ew, bare = calls["eventwire"]["rtt_ms"], _get(calls, "rpc", "rtt_ms") or {}
@@ -359,6 +360,54 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _servers_cpu(run: dict[str, Any]) -> float | None:
+    """CPU of every socket.io server process per delivered event (µs), summed over servers."""
+    cpu = _get(run, "max", "cpu_us_per_event")
+    if not cpu:
+        return None
+    return sum(v for name, v in cpu.items() if name.startswith("sio"))
+
+
+def _manager_lines(results: dict[str, Any]) -> list[str]:
+    """python-socketio servers on EventwireManager against the same on AsyncAioPikaManager."""
+    emit = results.get("emit", {})
+    if not emit.get("manager"):
+        return []
+    lines = [
+        "**python-socketio on `EventwireManager` vs `AsyncAioPikaManager`**: the same "
+        "python-socketio servers, clients and write-only emitter, only `client_manager` "
+        "differs. Server CPU = every server process's CPU per delivered event, summed.",
+        "",
+        "| K | manager max ev/s | AioPika max ev/s | ratio | manager p50 / p99 ms "
+        "| AioPika p50 / p99 ms | server CPU µs/event manager / AioPika | CPU ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for k in results["config"]["ks"]:
+        ew, sio = _get(emit, "manager", k) or {}, _get(emit, "socketio", k) or {}
+        ew_max, sio_max = _get(ew, "max", "throughput"), _get(sio, "max", "throughput")
+        ew_lat = _get(ew, "at_rate", "latency_ms") or {}
+        sio_lat = _get(sio, "at_rate", "latency_ms") or {}
+        ew_cpu, sio_cpu = _servers_cpu(ew), _servers_cpu(sio)
+        lines.append(
+            f"| {k} | {_f(ew_max, 0)} | {_f(sio_max, 0)} | {_x(_ratio(ew_max, sio_max))} | "
+            f"{_f(ew_lat.get('p50'))} / {_f(ew_lat.get('p99'))} | "
+            f"{_f(sio_lat.get('p50'))} / {_f(sio_lat.get('p99'))} | "
+            f"{_f(ew_cpu, 0)} / {_f(sio_cpu, 0)} | {_x(_ratio(ew_cpu, sio_cpu))} |"
+        )
+    manager_call = _get(results, "calls", "manager")
+    if manager_call:
+        rtt, rpc = manager_call["rtt_ms"], _get(results, "calls", "rpc", "rtt_ms") or {}
+        lines += [
+            "",
+            f"`call()` from a write-only `EventwireManager` at {manager_call['rate']:g} calls/s "
+            f"(AsyncAioPikaManager cannot): p50 / p90 / p99 {_f(rtt['p50'])} / "
+            f"{_f(rtt['p90'])} / {_f(rtt['p99'])} ms, {manager_call['answered']} answered, "
+            f"{sum(manager_call['errors'].values())} errors; p50 = "
+            f"{_x(_ratio(rtt['p50'], rpc.get('p50')))} the bare aio-pika round trip.",
+        ]
+    return [*lines, ""]
+
+
 def _legend(ax: Any, size: int) -> None:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=size)
@@ -377,12 +426,14 @@ def plot(results: dict[str, Any], path: Path) -> None:
     xs = list(range(len(ks)))
 
     ax = axes[0][0]
+    bars = width * 2 / 3
     for offset, system, label in (
-        (-width / 2, "eventwire", "eventwire"),
-        (width / 2, "socketio", "AsyncAioPikaManager"),
+        (-bars, "eventwire", "eventwire"),
+        (0.0, "manager", "python-socketio on EventwireManager"),
+        (bars, "socketio", "AsyncAioPikaManager"),
     ):
         values = [_get(emit, system, k, "max", "throughput") or 0 for k in ks]
-        ax.bar([x + offset for x in xs], values, width, label=label)
+        ax.bar([x + offset for x in xs], values, bars, label=label)
     floor = _get(emit, "floor", 1, "max", "throughput")
     if floor:
         ax.axhline(floor, color="gray", linestyle="--", label="1 python-socketio, no broker")
@@ -394,6 +445,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ax = axes[0][1]
     for system, label, marker in (
         ("eventwire", "eventwire", "o"),
+        ("manager", "EventwireManager", "^"),
         ("socketio", "AsyncAioPikaManager", "s"),
     ):
         for q, style in (("p50", "-"), ("p99", "--")):
@@ -409,7 +461,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     ax = axes[0][2]
     calls = results.get("calls", {})
-    for name, label in (("eventwire", "eventwire __event_call__"), ("rpc", "bare aio-pika RTT")):
+    for name, label in (
+        ("eventwire", "eventwire __event_call__"),
+        ("manager", "EventwireManager call()"),
+        ("rpc", "bare aio-pika RTT"),
+    ):
         samples = sorted(_get(calls, name, "rtt_us") or [])
         if samples:
             ax.plot(

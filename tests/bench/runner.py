@@ -37,8 +37,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--systems",
-        default="eventwire,owui,socketio,floor",
-        help="emit systems to run (comma list)",
+        default="eventwire,owui,manager,socketio,floor",
+        help="emit systems to run (comma list; owui = Open WebUI's room channels, manager = "
+        "python-socketio on EventwireManager)",
     )
     p.add_argument("--ks", default=None, help="edge process counts, e.g. 1,2,4")
     p.add_argument("--clients", type=int, help="connected clients in the emit scenarios")
@@ -139,12 +140,18 @@ async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any
     results["machine"]["rabbitmq"] = await rabbitmq_version(opts.amqp_url)
     began = time.monotonic()
     if "emit" in only:
-        emit: dict[str, dict[str, Any]] = {"eventwire": {}, "owui": {}, "socketio": {}, "floor": {}}
+        emit: dict[str, dict[str, Any]] = {
+            "eventwire": {},
+            "owui": {},
+            "manager": {},
+            "socketio": {},
+            "floor": {},
+        }
         if "floor" in systems:
             log("emit: python-socketio single process (floor)")
             emit["floor"]["1"] = await scenarios.emit(opts, "floor", 1)
         for k in opts.ks:
-            for system in ("eventwire", "owui", "socketio"):
+            for system in ("eventwire", "owui", "manager", "socketio"):
                 if system not in systems:
                     continue
                 log(f"emit: {system} K={k}")
@@ -156,6 +163,9 @@ async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any
             "eventwire": await scenarios.calls(opts),
             "rpc": await scenarios.rpc_floor(opts),
         }
+        if "manager" in systems:
+            log("calls: call() from a write-only EventwireManager")
+            results["calls"]["manager"] = await scenarios.calls(opts, "manager")
     if "connections" in only:
         conns: dict[str, dict[str, Any]] = {"eventwire": {}, "socketio": {}}
         for n in opts.conn_sizes:

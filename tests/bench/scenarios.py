@@ -1,5 +1,6 @@
-"""The scenarios: targeted emits (eventwire, the AsyncAioPikaManager baseline, the no-broker
-floor), calls against the bare aio-pika round trip, idle connections, and the soak."""
+"""The scenarios: targeted emits (eventwire, python-socketio servers on eventwire's manager,
+the AsyncAioPikaManager baseline, the no-broker floor), calls against the bare aio-pika round
+trip, idle connections, and the soak."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ async def _servers(the_lab: Any, system: str, k: int) -> list[str]:
     if system == "eventwire":
         edges = await asyncio.gather(*(the_lab.edge() for _ in range(k)))
         return [e.url for e in edges]
-    manager = {"socketio": "aiopika", "owui": "owui"}.get(system, "none")
+    manager = {"socketio": "aiopika", "owui": "owui", "manager": "eventwire"}.get(system, "none")
     servers = await asyncio.gather(
         *(
             the_lab.child(
@@ -69,7 +70,8 @@ async def _warm(sender: Child, loads: list[Child], names: list[str], stall: floa
 async def emit(opts: Options, system: str, k: int) -> dict[str, Any]:
     """``system``: eventwire (K edges), socketio (K AsyncAioPikaManager servers + write-only
     emitter), owui (K servers on Open WebUI's AsyncRedisRoomChannelManager + its write-only
-    emitter), floor (one plain python-socketio server emitting to its own clients)."""
+    emitter), manager (K python-socketio servers on EventwireManager + write-only emitter),
+    floor (one plain python-socketio server emitting to its own clients)."""
     async with lab(opts) as the_lab:
         urls = await _servers(the_lab, system, k)
         loads = await the_lab.loads()
@@ -135,14 +137,17 @@ async def emit(opts: Options, system: str, k: int) -> dict[str, Any]:
         }
 
 
-async def calls(opts: Options) -> dict[str, Any]:
-    """``__event_call__`` from a worker process to clients on two other edge processes."""
+async def calls(opts: Options, system: str = "eventwire") -> dict[str, Any]:
+    """Calls from a worker process to clients on two server processes: ``__event_call__``
+    to edges (eventwire), or ``call()`` from a write-only EventwireManager (manager)."""
     async with lab(opts) as the_lab:
-        urls = await _servers(the_lab, "eventwire", 2)
+        urls = await _servers(the_lab, system, 2)
         loads = await the_lab.loads()
         names = users(opts.clients)
         clients = (await connect(loads, spread(urls, names, len(loads))))["clients"]
-        worker = await the_lab.child("emitter", "--system", "eventwire", name="worker")
+        worker = await the_lab.child(
+            "emitter", "--system", system, "--channel", the_lab.namespace, name="worker"
+        )
         targets = [[user, sid] for user, sid, _url in clients]
         await worker.request("calls", targets=targets, rate=50, duration=1.0)  # warm-up
         result = await worker.request(

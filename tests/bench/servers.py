@@ -3,6 +3,7 @@
 ``--manager aiopika``: an ``AsyncServer`` scaled with ``AsyncAioPikaManager`` (the baseline).
 ``--manager owui``: Open WebUI's ``AsyncRedisRoomChannelManager`` (a Redis channel per room),
 imported from the installed ``open-webui`` package in its own virtualenv (the peer).
+``--manager eventwire``: the same server scaled with eventwire's ``EventwireManager``.
 ``--manager none``: a plain single ``AsyncServer`` (the no-broker floor; ``rate``/``burst``
 requests make it emit to its own clients). Both authenticate like the edge (the same JWT
 check) and put each socket in the room ``user.<id>``, so the same clients and events fit.
@@ -52,6 +53,10 @@ def make_server(manager: str, amqp_url: str, channel: str, secret: str) -> socke
         client_manager = BenchAioPikaManager(amqp_url, channel=channel)
     elif manager == "owui":
         client_manager = owui_manager(channel)
+    elif manager == "eventwire":
+        from eventwire_edge.sio import EventwireManager
+
+        client_manager = EventwireManager(amqp_url, channel=channel)
     sio = socketio.AsyncServer(
         async_mode="aiohttp", client_manager=client_manager, cors_allowed_origins="*"
     )
@@ -70,7 +75,9 @@ def make_server(manager: str, amqp_url: str, channel: str, secret: str) -> socke
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--manager", choices=["aiopika", "owui", "none"], required=True)
+    parser.add_argument(
+        "--manager", choices=["aiopika", "owui", "eventwire", "none"], required=True
+    )
     parser.add_argument("--channel", default="eventwire-bench")
     args = parser.parse_args()
     amqp_url = os.environ["AMQP_URL"]
@@ -96,6 +103,9 @@ async def main() -> None:
         await serve({"rate": rate, "burst": burst}, {"url": url})
     finally:
         await runner.cleanup()
+        close = getattr(sio.manager, "close", None)  # EventwireManager: delete its queue
+        if close is not None:
+            await close()
 
 
 if __name__ == "__main__":
