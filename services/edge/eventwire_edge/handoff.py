@@ -109,7 +109,8 @@ class Parking:
         parked = self._users.get(ask.user_id)
         emits: list[Emit] = []
         if parked is not None:
-            with contextlib.suppress(TimeoutError):
+            # Without the marker (the broker is away, or too slow) it answers with what it has.
+            with contextlib.suppress(TimeoutError, errors.EventwireError):
                 async with asyncio.timeout(HANDOFF_TIMEOUT / 2):
                     await self._caught_up(ask)
             emits = list(parked.emits)
