@@ -51,9 +51,12 @@ def seqs(tab: Tab) -> list[int]:
 
 @pytest.fixture
 async def haproxy(processes: Processes) -> AsyncIterator[list[HaproxyProc]]:
-    # Stopped after the edges' clients are gone, before the edges (`processes` outlives it).
+    # Stopped after the clients behind it have closed, before the edges (`processes` outlives
+    # it): clients that lost their balancer first would be left reconnecting.
     started: list[HaproxyProc] = []
     yield started
+    for tab in processes.tabs:
+        await tab.disconnect()
     for proc in started:
         await proc.stop()
 

@@ -175,7 +175,7 @@ async def test_worker_metrics_count_its_runs_and_its_events(
             e["data"]["type"] == "chat:completion" and e["data"]["data"].get("done") for e in events
         )
     )
-    await eventually(lambda: w.stats.completed == 1)
+    await eventually(lambda: w.stats.completed == 1 and not w.stats.running)  # the run is over
     emitted = len(alice.events) - 1  # all but the confirmation, which was a call
 
     m = await scrape(server.url)

@@ -82,8 +82,14 @@ class Tab:
         return self
 
     async def disconnect(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.client.shutdown()  # also stops a reconnection under way
+        try:
+            # Also stops a reconnection under way. A clean close waits for the server's side;
+            # when that is gone (a balancer stopped first) the socket is dropped instead.
+            async with asyncio.timeout(WAIT / 4):
+                await self.client.shutdown()
+        except Exception:
+            with contextlib.suppress(Exception):
+                await self.client.eio.disconnect(abort=True)
 
     async def _on_connect_error(self, data: Any) -> None:
         self._refusal = data

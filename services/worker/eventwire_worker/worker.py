@@ -166,21 +166,18 @@ class Worker:
             return
         run = _Run(delivery, ThreadUse())
         self._runs[job.id] = run
-        run.task = self._tasks.spawn(self._timed(run), name=f"job:{job.id}")
+        run.task = self._tasks.spawn(self._run_logged(run), name=f"job:{job.id}")
 
-    async def _timed(self, run: _Run) -> None:
-        """``_run`` in the job's own task: its log lines name the job, its time is measured."""
+    async def _run_logged(self, run: _Run) -> None:
+        """``_run`` in the job's own task, whose log lines (the plugin's too) name the job."""
         job = run.delivery.job
         bind_log_context(task_id=job.id, user_id=job.user.id, session_id=job.session_id)
-        began = time.monotonic()
-        try:
-            await self._run(run)
-        finally:
-            self.job_seconds.observe(time.monotonic() - began)
+        await self._run(run)
 
     async def _run(self, run: _Run) -> None:
         delivery = run.delivery
         job = delivery.job
+        began = time.monotonic()
         self.stats.redeliveries += delivery.redelivered
         self.stats.running[job.id] = job.plugin
         key = task_key(job.id)
@@ -235,6 +232,9 @@ class Worker:
             self.stats.completed += 1
             await delivery.ack()
         finally:
+            self.job_seconds.observe(
+                time.monotonic() - began
+            )  # before it stops counting as running
             self._runs.pop(job.id, None)
             self.stats.running.pop(job.id, None)
             if self._control is not None:
