@@ -31,13 +31,14 @@ $(STAMP): pyproject.toml $(CLIENT_JS)
 # A real Open WebUI in its own virtualenv: its pins (python-socketio, redis, aiohttp, pydantic...)
 # are not bent to eventwire's. torch comes in the SAME pip command, pinned to the local CPU
 # build: left to itself pip picks a CUDA torch (several GB). The eventwire SDK goes in with
-# --no-deps, then only the SDK deps Open WebUI lacks, constrained to what is already installed
-# so none of Open WebUI's pins moves; `pip check` proves it.
+# --no-deps, then only the SDK deps Open WebUI lacks (and prometheus-client, for a worker's
+# /metrics), constrained to what is already installed so none of Open WebUI's pins moves;
+# `pip check` proves it.
 OWUI_VERSION  ?= 0.12.4
 OWUI_TORCH    ?= 2.13.0
 OWUI_VENV     ?= .venv-openwebui
 OWUI_STAMP    := $(OWUI_VENV)/.installed
-OWUI_SDK_DEPS := aio-pika msgpack PyJWT pydantic-settings
+OWUI_SDK_DEPS := aio-pika msgpack PyJWT pydantic-settings prometheus-client
 
 openwebui-venv: $(OWUI_STAMP)
 

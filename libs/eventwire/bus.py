@@ -51,6 +51,10 @@ class Bus(Protocol):
     def outbox_depth(self) -> int:
         """Emits held while the broker is unreachable (always 0 where it cannot be)."""
 
+    @property
+    def reconnects(self) -> int:
+        """Times the broker connection was restored after a loss (0 where it cannot be lost)."""
+
     async def start(self) -> None:
         """Connect and declare the topology; raise ``BrokerUnavailable`` if it cannot."""
 

@@ -11,8 +11,11 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
@@ -28,6 +31,7 @@ from .errors import (
     SessionOffline,
 )
 from .events import validate_event
+from .metrics import CALL_BUCKETS, Histogram
 from .presence import Presence
 from .presence_bus import BusPresence, watched
 from .protocol import Emit
@@ -42,6 +46,15 @@ EventCaller = Callable[[dict[str, Any]], Awaitable[Any]]
 
 def new_process_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class ClientStats:
+    """What this client sent (read by the process's metrics at scrape time)."""
+
+    emits: int = 0  # accepted by the broker, or queued in the outbox
+    calls: Counter[str] = field(default_factory=Counter)  # outcome: "ok" or the error code
+    call_seconds: Histogram = field(default_factory=lambda: Histogram(CALL_BUCKETS))
 
 
 class Eventwire:
@@ -60,6 +73,7 @@ class Eventwire:
         self.process_id = new_process_id()
         self._owns_bus = owns_bus
         self._caller = Caller(self.bus, self.process_id)
+        self.stats = ClientStats()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.presence: BusPresence | None = None
         if self.settings.client_presence:
@@ -144,9 +158,9 @@ class Eventwire:
         session_id = arguments.optional_identifier("session_id", session_id, MAX_SESSION_ID_BYTES)
         payload = _payload(event, chat_id, message_id)
         key = route or (session_key(session_id) if session_id else user_key(user_id))
-        await self._on_own_loop(
-            self.bus.publish(key, Emit(user_id=user_id, payload=payload), buffer=True)
-        )
+        emit = Emit(user_id=user_id, payload=payload, at=time.time())
+        await self._on_own_loop(self.bus.publish(key, emit, buffer=True))
+        self.stats.emits += 1
 
     async def call(
         self,
@@ -175,7 +189,19 @@ class Eventwire:
         call = self._caller.call(
             user_id=user_id, session_id=session_id, payload=payload, timeout=seconds, route=route
         )
-        return await self._on_own_loop(self._unless_broker_silent(session_id, call))
+        started = time.monotonic()
+        outcome = "ok"
+        try:
+            return await self._on_own_loop(self._unless_broker_silent(session_id, call))
+        except EventwireError as exc:
+            outcome = exc.code
+            raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            self.stats.calls[outcome] += 1
+            self.stats.call_seconds.observe(time.monotonic() - started)
 
     async def _unless_broker_silent(self, session_id: str, call: Coroutine[Any, Any, Any]) -> Any:
         try:

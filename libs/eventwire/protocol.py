@@ -33,6 +33,9 @@ class Emit(_Message):
     user_id: UserId
     payload: dict[str, Any]
     event: Name = SOCKET_EVENT
+    # Wall-clock time the SDK published it (``time.time()``): the edge's delivery latency, and
+    # the order a session handed over from a draining edge gets its events in (``Handoff``).
+    at: float | None = None
 
 
 class CallRequest(_Message):
@@ -161,6 +164,39 @@ class PresenceSnapshot(_Announcement):
     peers: list[str] = Field(default_factory=list)  # other nodes the sender sees as live
 
 
+class PresenceDraining(_Announcement):
+    """A node is draining: its sockets reconnect elsewhere, and the nodes they land on ask it
+    (a ``HandoffAsk`` to ``queue``) for what their users were sent meanwhile."""
+
+    kind: Literal["presence.draining"] = "presence.draining"
+    queue: Name
+
+
+class HandoffAsk(_Message):
+    """To a draining node: ``session_id`` of ``user_id`` now lives on the node of ``reply_to``;
+    send it (a ``Handoff``) the user's events you kept since you told its sockets to leave."""
+
+    kind: Literal["handoff.ask"] = "handoff.ask"
+    user_id: UserId
+    session_id: SessionId
+    reply_to: Name
+
+
+class Handoff(_Message):
+    """What a draining node kept for ``user_id``, for the new ``session_id``, in arrival order.
+
+    A node also sends one (empty, its own ``node_id``) to its own queue as a marker: when it
+    comes back, every event routed to the node before the ask has arrived.
+    """
+
+    kind: Literal["handoff"] = "handoff"
+    node_id: Name
+    user_id: UserId
+    session_id: SessionId
+    emits: list[Emit] = Field(default_factory=list)
+    last: bool = True  # a large handoff comes in parts; the asker waits for the last
+
+
 class PresenceSync(_Message):
     """Ask ``node_id`` (every node when None) for a snapshot, sent to ``reply_to``."""
 
@@ -250,7 +286,10 @@ Message = Annotated[
     | PresenceChange
     | PresenceBeat
     | PresenceSnapshot
+    | PresenceDraining
     | PresenceSync
+    | HandoffAsk
+    | Handoff
     | SioEmit
     | SioCall
     | SioRoomOp

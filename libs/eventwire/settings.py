@@ -103,6 +103,11 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Seconds a process waits for the broker at start-up."
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines as text, or one JSON object per line (time, level, logger, "
+        "message, node_id, user_id, session_id, task_id).",
+    )
 
     @field_validator("amqp_url")
     @classmethod

@@ -2,9 +2,9 @@
 
 ``--system eventwire``: the SDK (``Eventwire.emit`` / ``Eventwire.call``), configured from the
 environment like any worker. ``--system socketio``: python-socketio's write-only
-``AsyncAioPikaManager``. ``--system manager``: eventwire's write-only ``EventwireManager``
-(emits and calls as python-socketio code would). ``--system owui``: Open WebUI's write-only
-room-channel manager (run by Open WebUI's own interpreter). ``--system rpc``: a bare aio-pika
+``AsyncAioPikaManager``. ``--system owui``: Open WebUI's write-only room-channel manager (run by
+Open WebUI's own interpreter). ``--system manager``: eventwire's write-only ``EventwireManager``
+(emits and calls as python-socketio code would). ``--system rpc``: a bare aio-pika
 request/reply client (the floor).
 """
 
@@ -62,6 +62,18 @@ async def socketio_sender(channel: str) -> AsyncIterator[dict[str, Any]]:
 
 
 @contextlib.asynccontextmanager
+async def owui_sender(channel: str) -> AsyncIterator[dict[str, Any]]:
+    from tests.bench.servers import owui_manager
+
+    manager = owui_manager(channel, write_only=True)
+
+    async def send(seq: int, user: str, t: int) -> None:
+        await manager.emit("events", drive.payload(drive.delta_event(seq, t)), room=f"user.{user}")
+
+    yield {"send": send}
+
+
+@contextlib.asynccontextmanager
 async def manager_sender(channel: str) -> AsyncIterator[dict[str, Any]]:
     from eventwire_edge.sio import EventwireManager
 
@@ -79,18 +91,6 @@ async def manager_sender(channel: str) -> AsyncIterator[dict[str, Any]]:
         yield {"send": send, "call": call}
     finally:
         await manager.close()
-
-
-@contextlib.asynccontextmanager
-async def owui_sender(channel: str) -> AsyncIterator[dict[str, Any]]:
-    from tests.bench.servers import owui_manager
-
-    manager = owui_manager(channel, write_only=True)
-
-    async def send(seq: int, user: str, t: int) -> None:
-        await manager.emit("events", drive.payload(drive.delta_event(seq, t)), room=f"user.{user}")
-
-    yield {"send": send}
 
 
 class RpcClient:
@@ -149,7 +149,7 @@ async def timed_at_rate(one: Any, count: int, rate: float, duration: float) -> d
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "--system", choices=["eventwire", "socketio", "manager", "owui", "rpc"], required=True
+        "--system", choices=["eventwire", "socketio", "owui", "manager", "rpc"], required=True
     )
     parser.add_argument("--channel", default="eventwire-bench")
     args = parser.parse_args()
@@ -169,8 +169,8 @@ async def main() -> None:
     senders = {
         "eventwire": eventwire_sender,
         "socketio": lambda: socketio_sender(args.channel),
-        "manager": lambda: manager_sender(args.channel),
         "owui": lambda: owui_sender(args.channel),
+        "manager": lambda: manager_sender(args.channel),
     }
     sender = senders[args.system]()
     async with sender as ops:

@@ -287,8 +287,8 @@ def markdown(results: dict[str, Any]) -> str:
             )
         lines.append("")
         lines += _peer_table(emit, results["config"]["ks"])
-    lines += _manager_lines(results)
     lines += _spread_and_storm(results)
+    lines += _manager_lines(results)
     calls = results.get("calls")
     if calls and "eventwire" in calls:
         ew, bare = calls["eventwire"]["rtt_ms"], _get(calls, "rpc", "rtt_ms") or {}

@@ -37,8 +37,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--systems",
-        default="eventwire,manager,owui,socketio,floor",
-        help="emit systems to run (comma list; manager = python-socketio on EventwireManager)",
+        default="eventwire,owui,manager,socketio,floor",
+        help="emit systems to run (comma list; owui = Open WebUI's room channels, manager = "
+        "python-socketio on EventwireManager)",
     )
     p.add_argument("--ks", default=None, help="edge process counts, e.g. 1,2,4")
     p.add_argument("--clients", type=int, help="connected clients in the emit scenarios")
@@ -141,8 +142,8 @@ async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any
     if "emit" in only:
         emit: dict[str, dict[str, Any]] = {
             "eventwire": {},
-            "manager": {},
             "owui": {},
+            "manager": {},
             "socketio": {},
             "floor": {},
         }
@@ -150,7 +151,7 @@ async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any
             log("emit: python-socketio single process (floor)")
             emit["floor"]["1"] = await scenarios.emit(opts, "floor", 1)
         for k in opts.ks:
-            for system in ("eventwire", "manager", "owui", "socketio"):
+            for system in ("eventwire", "owui", "manager", "socketio"):
                 if system not in systems:
                     continue
                 log(f"emit: {system} K={k}")

@@ -37,7 +37,7 @@ async def _servers(the_lab: Any, system: str, k: int) -> list[str]:
     if system == "eventwire":
         edges = await asyncio.gather(*(the_lab.edge() for _ in range(k)))
         return [e.url for e in edges]
-    manager = {"socketio": "aiopika", "manager": "eventwire", "owui": "owui"}.get(system, "none")
+    manager = {"socketio": "aiopika", "owui": "owui", "manager": "eventwire"}.get(system, "none")
     servers = await asyncio.gather(
         *(
             the_lab.child(
@@ -69,8 +69,8 @@ async def _warm(sender: Child, loads: list[Child], names: list[str], stall: floa
 
 async def emit(opts: Options, system: str, k: int) -> dict[str, Any]:
     """``system``: eventwire (K edges), socketio (K AsyncAioPikaManager servers + write-only
+    emitter), owui (K servers on Open WebUI's AsyncRedisRoomChannelManager + its write-only
     emitter), manager (K python-socketio servers on EventwireManager + write-only emitter),
-    owui (K servers on Open WebUI's AsyncRedisRoomChannelManager + its write-only emitter),
     floor (one plain python-socketio server emitting to its own clients)."""
     async with lab(opts) as the_lab:
         urls = await _servers(the_lab, system, k)

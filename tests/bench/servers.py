@@ -1,9 +1,9 @@
 """The python-socketio side of the comparison, as a process the runner drives.
 
 ``--manager aiopika``: an ``AsyncServer`` scaled with ``AsyncAioPikaManager`` (the baseline).
-``--manager eventwire``: the same server scaled with eventwire's ``EventwireManager``.
 ``--manager owui``: Open WebUI's ``AsyncRedisRoomChannelManager`` (a Redis channel per room),
 imported from the installed ``open-webui`` package in its own virtualenv (the peer).
+``--manager eventwire``: the same server scaled with eventwire's ``EventwireManager``.
 ``--manager none``: a plain single ``AsyncServer`` (the no-broker floor; ``rate``/``burst``
 requests make it emit to its own clients). Both authenticate like the edge (the same JWT
 check) and put each socket in the room ``user.<id>``, so the same clients and events fit.
@@ -51,12 +51,12 @@ def make_server(manager: str, amqp_url: str, channel: str, secret: str) -> socke
     client_manager: Any = None
     if manager == "aiopika":
         client_manager = BenchAioPikaManager(amqp_url, channel=channel)
+    elif manager == "owui":
+        client_manager = owui_manager(channel)
     elif manager == "eventwire":
         from eventwire_edge.sio import EventwireManager
 
         client_manager = EventwireManager(amqp_url, channel=channel)
-    elif manager == "owui":
-        client_manager = owui_manager(channel)
     sio = socketio.AsyncServer(
         async_mode="aiohttp", client_manager=client_manager, cors_allowed_origins="*"
     )
@@ -76,7 +76,7 @@ def make_server(manager: str, amqp_url: str, channel: str, secret: str) -> socke
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "--manager", choices=["aiopika", "eventwire", "owui", "none"], required=True
+        "--manager", choices=["aiopika", "owui", "eventwire", "none"], required=True
     )
     parser.add_argument("--channel", default="eventwire-bench")
     args = parser.parse_args()

@@ -78,20 +78,6 @@ def edge_env(rabbit: DeployRabbitNode) -> dict[str, str]:
     }
 
 
-async def status(url: str) -> int:
-    async with aiohttp.ClientSession() as http, http.get(url) as response:
-        return response.status
-
-
-async def check_path(edge: EdgeProc) -> str:
-    """/readyz, the path haproxy.cfg checks; /healthz on edges that do not serve it yet.
-
-    Readiness (issue 14, item 3) is not implemented yet: until it is, an edge answers 404 on
-    /readyz and HAProxy would never mark it up. Once /readyz exists it is the path used.
-    """
-    return "/readyz" if await status(f"{edge.url}/readyz") != 404 else "/healthz"
-
-
 async def sessions(edge: EdgeProc) -> int:
     async with aiohttp.ClientSession() as http, http.get(f"{edge.url}/stats") as response:
         stats: dict[str, Any] = await response.json()
@@ -120,7 +106,6 @@ async def balanced_edges(
                 "HAPROXY_STATS_BIND": f"127.0.0.1:{free_port()}",
                 "EDGE1": a.url.removeprefix("http://"),
                 "EDGE2": b.url.removeprefix("http://"),
-                "EDGE_CHECK_PATH": await check_path(a),
             },
             tmp_path / "haproxy.log",
         )

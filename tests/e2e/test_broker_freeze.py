@@ -2,7 +2,7 @@
 
 Heartbeats and the publish-confirm deadline turn the silence into a lost connection: emits go to
 the outbox (or fail with ``BrokerUnavailable``), ``connected`` turns False, the edge's
-``/healthz`` and HTTP submits answer 503, a call in flight fails as ``broker_unavailable`` (not
+``/readyz`` and HTTP submits answer 503, a call in flight fails as ``broker_unavailable`` (not
 ``session_offline``), and everything reconnects and delivers the outbox once the VM runs again.
 Uses a private broker node the test owns (never the machine's shared one).
 """
@@ -40,7 +40,7 @@ def rabbit() -> Iterator[RabbitNode]:
 
 async def status_of(url: str) -> int:
     try:
-        status, _ = await http_json(f"{url}/healthz")
+        status, _ = await http_json(f"{url}/readyz")
     except OSError:
         return 0
     return status

@@ -53,7 +53,7 @@ def local_connections(node: RabbitNode) -> int:
 
 async def healthy(edge: EdgeProc) -> bool:
     try:
-        status, _ = await http_json(f"{edge.url}/healthz")
+        status, _ = await http_json(f"{edge.url}/readyz")
     except OSError:
         return False
     return status == 200

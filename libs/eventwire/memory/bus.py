@@ -108,6 +108,10 @@ class MemoryBus:
     def outbox_depth(self) -> int:
         return 0  # an in-process bus is never unreachable
 
+    @property
+    def reconnects(self) -> int:
+        return 0
+
     def job_queue(self) -> MemoryJobQueue:
         return MemoryJobQueue(self)
 

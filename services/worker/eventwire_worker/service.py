@@ -6,14 +6,18 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
+from eventwire.logs import set_process_node
 from eventwire.signals import wait_for_signal
 
 from .plugins import load_plugins
 from .settings import WorkerSettings
 from .threads import ThreadUse
 from .worker import Worker
+
+if TYPE_CHECKING:
+    from .metrics import MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +38,11 @@ def build_worker(settings: WorkerSettings) -> Worker:
 
 async def serve_worker(settings: WorkerSettings) -> None:
     worker = build_worker(settings)
+    set_process_node(worker.worker_id)
     await worker.start()
-    print(f"eventwire worker ready id={worker.worker_id}", flush=True)  # noqa: T201
+    metrics = await start_metrics(worker, settings)
+    ready = f" metrics={metrics.url}" if metrics is not None else ""
+    print(f"eventwire worker ready id={worker.worker_id}{ready}", flush=True)  # noqa: T201
     try:
         await wait_for_signal()
     finally:
@@ -53,6 +60,8 @@ async def serve_worker(settings: WorkerSettings) -> None:
             )
             exit_now()
         await worker.close()
+        if metrics is not None:
+            await metrics.close()
         if ThreadUse.running():  # e.g. a stopped run's thread: interpreter exit would wait
             log.warning("exiting while plugin code still runs in %d threads", ThreadUse.running())
             exit_now()
@@ -64,3 +73,13 @@ def exit_now() -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+async def start_metrics(worker: Worker, settings: WorkerSettings) -> MetricsServer | None:
+    if settings.worker_metrics_port is None:
+        return None
+    from .metrics import MetricsServer  # aiohttp, prometheus-client: only when it is on
+
+    server = MetricsServer(worker, settings.worker_metrics_host, settings.worker_metrics_port)
+    await server.start()
+    return server

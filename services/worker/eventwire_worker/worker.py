@@ -19,7 +19,9 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 
 from eventwire import errors
@@ -27,7 +29,9 @@ from eventwire.bus import Inbox
 from eventwire.client import Eventwire
 from eventwire.dispatch import Dispatcher
 from eventwire.jobs import JobDelivery
-from eventwire.protocol import CallReply, Job, ListModels, StopTask
+from eventwire.logs import bind_log_context
+from eventwire.metrics import JOB_BUCKETS, Histogram
+from eventwire.protocol import CallReply, Job, ListModels, Message, StopTask
 from eventwire.tasks import TaskSet
 from eventwire.topology import WORKERS_KEY, task_key
 
@@ -72,6 +76,8 @@ class Worker:
         self.jobs = self.client.bus.job_queue()
         self.runner = Runner(registry, self.client, settings)
         self.stats = WorkerStats()
+        self.job_seconds = Histogram(JOB_BUCKETS)  # every run, whatever its outcome
+        self.messages_in: Counter[str] = Counter()  # jobs and control messages, by kind
         self._runs: dict[str, _Run] = {}
         self._stuck: dict[str, _Run] = {}  # drained, not handed back: their code still runs
         self._tasks = TaskSet("worker")
@@ -85,7 +91,7 @@ class Worker:
     async def start(self) -> None:
         await self.client.connect()
         spec = self.client.bus.topology.worker_queue(self.worker_id)
-        self._control = await self.client.bus.open_inbox(spec, self._dispatch)
+        self._control = await self.client.bus.open_inbox(spec, self._on_control)
         await self._control.bind(WORKERS_KEY)
         await self.jobs.start()
         await self.jobs.consume(self._on_job, prefetch=self.settings.worker_concurrency)
@@ -95,6 +101,15 @@ class Worker:
             self.settings.worker_concurrency,
             ", ".join(sorted(self.registry.plugins)) or "none",
         )
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    @property
+    def ready(self) -> bool:
+        """Taking jobs: connected to the broker and not draining."""
+        return self.client.bus.connected and not self._draining
 
     async def drain(self, grace: float | None = None) -> None:
         """Stop taking jobs; let running ones finish within ``grace``; hand back the rest."""
@@ -135,6 +150,7 @@ class Worker:
 
     async def _on_job(self, delivery: JobDelivery) -> None:
         job = delivery.job
+        self.messages_in[job.kind] += 1
         if self._draining:
             await delivery.requeue()
             return
@@ -150,11 +166,18 @@ class Worker:
             return
         run = _Run(delivery, ThreadUse())
         self._runs[job.id] = run
-        run.task = self._tasks.spawn(self._run(run), name=f"job:{job.id}")
+        run.task = self._tasks.spawn(self._run_logged(run), name=f"job:{job.id}")
+
+    async def _run_logged(self, run: _Run) -> None:
+        """``_run`` in the job's own task, whose log lines (the plugin's too) name the job."""
+        job = run.delivery.job
+        bind_log_context(task_id=job.id, user_id=job.user.id, session_id=job.session_id)
+        await self._run(run)
 
     async def _run(self, run: _Run) -> None:
         delivery = run.delivery
         job = delivery.job
+        began = time.monotonic()
         self.stats.redeliveries += delivery.redelivered
         self.stats.running[job.id] = job.plugin
         key = task_key(job.id)
@@ -209,6 +232,9 @@ class Worker:
             self.stats.completed += 1
             await delivery.ack()
         finally:
+            self.job_seconds.observe(
+                time.monotonic() - began
+            )  # before it stops counting as running
             self._runs.pop(job.id, None)
             self.stats.running.pop(job.id, None)
             if self._control is not None:
@@ -235,6 +261,10 @@ class Worker:
             log.warning("could not tell user about task %s: %s", delivery.job.id, exc)
 
     # -- control -----------------------------------------------------------------------
+
+    async def _on_control(self, key: str, message: Message) -> None:
+        self.messages_in[message.kind] += 1
+        await self._dispatch(key, message)
 
     async def _on_stop(self, _key: str, message: StopTask) -> None:
         await self._answer(message, self._stop(message))
