@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .errors import ConfigurationError
+
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-DEV_SECRET = "t0p-s3cr3t"  # Open WebUI's own default; the edge warns when it is in use
+DEV_SECRET = "t0p-s3cr3t"  # Open WebUI's own default: public, so anyone can forge a token with it
 
 
 class Settings(BaseSettings):
@@ -87,6 +91,43 @@ class Settings(BaseSettings):
     @property
     def uses_memory_bus(self) -> bool:
         return self.amqp_url.startswith("memory://")
+
+    @property
+    def broker_is_local(self) -> bool:
+        """The bus stays on this machine: ``memory://``, or a broker on a loopback host."""
+        return self.uses_memory_bus or is_loopback_host(urlsplit(self.amqp_url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1); names other than localhost are
+    not resolved (a name that resolves to loopback today may not tomorrow)."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_default_secret(settings: Settings, *, what: str, listen_host: str | None = None) -> None:
+    """Refuse to run with the public default secret unless everything is on this machine.
+
+    "On this machine" means the broker is (``AMQP_URL`` on a loopback host, or ``memory://``)
+    and, for a process that listens, so is its listen address. Anything else is a deployment
+    other machines reach, where anyone could sign tokens with Open WebUI's published default.
+    """
+    if settings.secret != DEV_SECRET:
+        return
+    if listen_host is not None and not is_loopback_host(listen_host):
+        where = f"listening on {listen_host!r}"
+    elif not settings.broker_is_local:
+        where = f"with the broker at {urlsplit(settings.amqp_url).hostname!r}"
+    else:
+        return
+    raise ConfigurationError(
+        f"WEBUI_SECRET_KEY is Open WebUI's public default, with which anyone can forge any "
+        f"user's token; {what} refuses it {where}. Set WEBUI_SECRET_KEY to a secret of your "
+        "own (the same in every eventwire process and in Open WebUI). The default is allowed "
+        "only when the broker is on loopback or memory:// (and an edge listens on loopback)."
+    )
 
 
 @lru_cache(maxsize=1)

@@ -127,7 +127,11 @@ def _edge(args: argparse.Namespace, _settings: Settings) -> int:
         print(f"eventwire edge ready url={server.url} node={server.node.node_id}", flush=True)
 
     settings = _with(get_edge_settings(), host=args.host, port=args.port)
-    return _run_async(serve_forever(EdgeServer(settings), ready))
+
+    async def serve() -> None:  # built inside, so a refused configuration is one clear line
+        await serve_forever(EdgeServer(settings), ready)
+
+    return _run_async(serve())
 
 
 def _worker(args: argparse.Namespace, _settings: Settings) -> int:
@@ -158,7 +162,14 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
     from eventwire.auth import mint_token
+    from eventwire.errors import ConfigurationError
+    from eventwire.settings import refuse_default_secret
 
+    try:
+        refuse_default_secret(settings, what="eventwire token")
+    except ConfigurationError as exc:
+        print(f"eventwire: {exc.code}: {exc}", file=sys.stderr)
+        return 1
     claims = {"role": args.role, **({"name": args.name} if args.name else {})}
     print(mint_token(args.user, settings.secret, expires_in=args.expires, **claims))
     return 0

@@ -24,6 +24,7 @@ from eventwire.calls import Caller
 from eventwire.client import Eventwire
 from eventwire.codec import packed_size
 from eventwire.dispatch import Dispatcher
+from eventwire.events import not_json
 from eventwire.protocol import CallCancel, CallReply, CallRequest, ChannelEmit, Emit, Message
 from eventwire.settings import DEV_SECRET
 from eventwire.tasks import TaskSet
@@ -36,8 +37,14 @@ from .external import ScopedEvents
 from .gate import Gate, Member
 from .handlers import Surface
 from .settings import EdgeSettings
+from .socketserver import EdgeSocketServer
 
 log = logging.getLogger(__name__)
+# python-socketio's and python-engineio's own loggers, under ours: given a logger they add no
+# stream handler of their own (which printed each of their errors twice), and only warnings
+# and errors get through (at INFO they log every packet).
+_LIBRARY_LOG = logging.getLogger("eventwire_edge.socketio")
+_LIBRARY_LOG.setLevel(logging.WARNING)
 
 
 @dataclass
@@ -45,6 +52,7 @@ class EdgeStats:
     bus_messages: int = 0  # every message the node's queue delivered
     emits_delivered: int = 0
     emits_refused: int = 0  # routed here but aimed at a session of another user
+    emits_not_json: int = 0  # carried NaN / Infinity (a publisher that skipped the SDK)
     calls_served: int = 0
     calls_answered: int = 0
     calls_failed: int = 0
@@ -63,13 +71,8 @@ class EdgeNode:
         self.bus = bus
         self.node_id = node_id or uuid.uuid4().hex[:12]
         self.stats = EdgeStats()
-        origins = settings.cors_allowed_origins
-        self.sio = socketio.AsyncServer(
-            async_mode="aiohttp",
-            cors_allowed_origins="*" if origins == "*" else origins.split(","),
-            max_http_buffer_size=settings.max_payload_bytes * 2,
-            logger=False,
-            engineio_logger=False,
+        self.sio = EdgeSocketServer(
+            settings, async_mode="aiohttp", logger=_LIBRARY_LOG, engineio_logger=_LIBRARY_LOG
         )
         # The node's own SDK client on the shared bus (external events); it needs no presence
         # replica of its own. Requests to workers (stop, model list) go through ``requests``.
@@ -86,6 +89,7 @@ class EdgeNode:
         self._bindings: Bindings | None = None
         self.gate = Gate(settings, self)
         self.sio.register_namespace(self.gate)
+        self.sio.guard = self.gate
         self.presence = EdgePresence(bus, settings, self.node_id)
         # Open WebUI's other socket events: user-join, channels, user-list, usage (handlers.py).
         self.surface = Surface(
@@ -130,6 +134,8 @@ class EdgeNode:
             with contextlib.suppress(Exception):
                 await self.sio.disconnect(sid)
         with contextlib.suppress(Exception):
+            await self.sio.engine.disconnect()  # and cut off those not reading their goodbye
+        with contextlib.suppress(Exception):
             await self.sio.shutdown()
         await self._background.close()
         await self.requests.close()
@@ -152,6 +158,7 @@ class EdgeNode:
             "unexpected_messages": self._dispatch.unexpected,
             **asdict(self.stats),
             **asdict(self.gate.stats),
+            **asdict(self.sio.engine.outgoing),
             **asdict(self.surface.stats),
             **self.presence.stats(),
             **self.scoped_events.describe(),
@@ -163,9 +170,18 @@ class EdgeNode:
         if self._bindings is None:
             raise errors.BrokerUnavailable("edge node is starting")
         identity = member.identity
+        keys = (session_key(sid), user_key(identity.id))
         self._sessions[sid] = identity
-        await self.sio.enter_room(sid, user_key(identity.id))
-        await self._bindings.acquire(session_key(sid), user_key(identity.id))
+        try:
+            await self.sio.enter_room(sid, keys[1])
+            await self._bindings.acquire(*keys)
+        except BaseException:
+            # Refused half-way (the broker went away): leave nothing behind, not even counts.
+            self._sessions.pop(sid, None)
+            await self.sio.leave_room(sid, keys[1])
+            with contextlib.suppress(errors.EventwireError):
+                await self._bindings.release(*keys)
+            raise
         self.presence.announcer.join(sid, identity.id)
         log.debug("session %s connected for user %s", sid, identity.id)
 
@@ -205,7 +221,8 @@ class EdgeNode:
         if key != channel_key(message.channel_id):
             log.warning("channel message for %s arrived on %s; dropped", message.channel_id, key)
             return
-        await self.sio.emit(message.event, message.payload, to=key)
+        if not await self._emit(message.event, message.payload, key):
+            return
         self.surface.stats.channel_events_delivered += 1
 
     async def _deliver(self, key: str, emit: Emit) -> None:
@@ -221,8 +238,18 @@ class EdgeNode:
                 self.stats.emits_refused += 1
                 return
             room = sid
-        await self.sio.emit(emit.event, emit.payload, to=room)
-        self.stats.emits_delivered += 1
+        if await self._emit(emit.event, emit.payload, room):
+            self.stats.emits_delivered += 1
+
+    async def _emit(self, event: str, payload: Any, room: str) -> bool:
+        """Emit to a room; False when the payload is not JSON (NaN / Infinity), counted."""
+        try:
+            await self.sio.emit(event, payload, to=room)
+        except ValueError as exc:  # the packet's JSON writer refuses non-finite numbers
+            self.stats.emits_not_json += 1
+            log.warning("dropped a %r event for %s: not JSON (%s)", event, room, exc)
+            return False
+        return True
 
     async def _serve(self, _key: str, request: CallRequest) -> None:
         identity = self._sessions.get(request.session_id)
@@ -238,6 +265,12 @@ class EdgeNode:
                 errors.PermissionDenied(
                     f"session {request.session_id} does not belong to user {request.user_id}"
                 ),
+            )
+            return
+        where = not_json(request.payload)
+        if where is not None:  # python-socketio would fail inside a task and wait for the timeout
+            self._reply_error(
+                request, errors.EventValidationError(f"call payload: {where} is NaN or Infinity")
             )
             return
         self.stats.calls_served += 1

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from eventwire.backends import open_bus
 from eventwire.bus import Bus
+from eventwire.settings import refuse_default_secret
 from eventwire.signals import wait_for_signal
 
 from .api import Api, check_dev_login, json_errors
@@ -54,6 +55,7 @@ class EdgeServer:
     """An edge node listening on a port; ``port=0`` picks a free one (see ``.port``)."""
 
     def __init__(self, settings: EdgeSettings, bus: Bus | None = None) -> None:
+        refuse_default_secret(settings, what="the edge", listen_host=settings.host)
         check_dev_login(settings)
         self.settings = settings
         self.node = EdgeNode(settings, bus or open_bus(settings))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from eventwire.settings import refuse_default_secret
 from eventwire.signals import wait_for_signal
 
 from .plugins import load_plugins
@@ -30,6 +31,7 @@ def build_worker(settings: WorkerSettings) -> Worker:
 
 
 async def serve_worker(settings: WorkerSettings) -> None:
+    refuse_default_secret(settings, what="the worker")  # it mints tokens with it
     worker = build_worker(settings)
     await worker.start()
     print(f"eventwire worker ready id={worker.worker_id}", flush=True)  # noqa: T201
