@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from eventwire import Settings
-from eventwire.settings import DEV_SECRET
+from eventwire.errors import ConfigurationError
+from eventwire.settings import DEV_SECRET, refuse_default_secret
 from tests.support.cluster import delete_namespace
 from tests.support.procs import Proc
 
@@ -104,3 +105,27 @@ async def test_token_mints_with_the_default_secret_for_a_loopback_broker(amqp_ur
     code, out, _ = await run("token", "--user", "alice", env={"AMQP_URL": amqp_url})
     assert code == 0
     assert out.count(".") == 2  # one JWT
+
+
+@pytest.mark.parametrize(
+    ("amqp", "listen", "refused"),
+    [
+        ("memory://", None, False),
+        ("amqp://guest:guest@127.0.0.1:5672/", "127.0.0.1", False),
+        ("amqp://u:p@localhost/", "::1", False),
+        ("amqps://u:p@[::1]:5671/", None, False),
+        ("amqp://u:p@rabbitmq:5672/", None, True),  # a compose service name is another host
+        ("amqp://u:p@10.0.0.5/", None, True),
+        ("memory://", "0.0.0.0", True),
+        ("memory://", "edge.example.org", True),
+    ],
+)
+def test_the_rule_every_process_shares(amqp: str, listen: str | None, refused: bool) -> None:
+    settings = Settings(amqp_url=amqp, webui_secret_key=DEV_SECRET)
+    if refused:
+        with pytest.raises(ConfigurationError, match="WEBUI_SECRET_KEY"):
+            refuse_default_secret(settings, what="this", listen_host=listen)
+    else:
+        refuse_default_secret(settings, what="this", listen_host=listen)
+    own = Settings(amqp_url=amqp, webui_secret_key="a-secret-of-our-own-" + "x" * 32)
+    refuse_default_secret(own, what="this", listen_host=listen)  # never refused

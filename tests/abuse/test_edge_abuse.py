@@ -11,9 +11,12 @@ import json
 import logging
 from collections import defaultdict
 
+import aiohttp
 import pytest
 
+from eventwire import errors
 from eventwire_edge import EdgeServer
+from eventwire_edge.server import SOCKETIO_PATH
 from tests.abuse.conftest import OpenRaw
 from tests.support.cluster import Cluster, token
 from tests.support.members import member
@@ -122,6 +125,25 @@ async def test_a_packet_declaring_too_many_attachments_is_refused_at_once(
     assert await socket.ask("user-list") == {"user_ids": ["alice"]}
 
 
+async def test_a_binary_answer_over_the_limit_fails_its_call_at_once(
+    cluster: Cluster, raw: OpenRaw
+) -> None:
+    edge = await cluster.edge(max_payload_bytes=64 * 1024)
+    socket = await raw(edge, "alice")
+    ew = await cluster.client()
+    asked = {"type": "input", "data": {"title": "file?"}}
+    call = asyncio.create_task(
+        ew.call(asked, user_id="alice", session_id=socket.sid or "", timeout=60)
+    )
+    request = await socket.wait_for(lambda p: p.startswith("2") and '["events"' in p)
+    ack_id = request[1 : request.index("[")]
+    await socket.send(f'461-{ack_id}[{{"_placeholder":true,"num":0}}]')
+    await socket.send(b"\0" * (80 * 1024))
+    with pytest.raises(errors.ClientError, match="65536"):
+        await call  # at once: not after its 60 s timeout
+    assert stats(edge)["client_packets_too_large"] == 1
+
+
 # -- item 9: `usage` cannot amplify itself into the node's presence --------------------------
 
 
@@ -159,12 +181,15 @@ async def test_failing_announcements_never_stop_the_heartbeat(
     alice = await member(cluster, e1, "alice")
     await eventually(lambda: e2.node.online_users() == ["alice"])
 
+    stop = asyncio.Event()
+
     async def flood() -> None:
         i = 0
-        while True:  # as fast as the socket's rate limit lets through
+        while not stop.is_set():  # as fast as the socket's rate limit lets through
             i += 1
             await alice.ask("usage", {"model": f"{i:06d}-" + "m" * 190})
 
+    # Stopped by a flag, never cancelled: a cancelled python-socketio call can swallow it.
     flooding = asyncio.create_task(flood())
     try:
         # Past ~9 models every change of alice's session fails: what is sent now is heartbeats.
@@ -174,8 +199,8 @@ async def test_failing_announcements_never_stop_the_heartbeat(
             lambda: stats(e1)["presence_announced"] >= beats_from + 6  # over a TTL of silence
         )
     finally:
-        flooding.cancel()
-        await asyncio.gather(flooding, return_exceptions=True)
+        stop.set()
+        await flooding
     assert stats(e1)["presence_announce_failures"] > 6  # the flood went on meanwhile
     assert stats(e2)["presence_expired_nodes"] == 0
     assert e2.node.online_users() == ["alice"]
@@ -254,6 +279,20 @@ async def test_a_malformed_packet_before_connecting_closes_the_connection(
     await socket.send("42[")
     await socket.wait_closed()
     assert stats(edge)["client_packets_malformed"] == 1
+    assert [r for r in caplog.records if r.exc_info] == []
+
+
+async def test_a_malformed_polling_payload_ends_that_connection_cleanly(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    edge = await cluster.edge()
+    polling = f"{edge.url}{SOCKETIO_PATH}/?EIO=4&transport=polling"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(polling) as response:
+            sid = json.loads((await response.text())[1:])["sid"]
+        async with http.post(f"{polling}&sid={sid}", data="9not-engine.io\x1e") as response:
+            assert response.status == 400
+    assert stats(edge)["transport_frames_malformed"] == 1
     assert [r for r in caplog.records if r.exc_info] == []
 
 

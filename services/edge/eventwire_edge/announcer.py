@@ -202,7 +202,7 @@ class Announcer:
         for each in sessions:
             session, cost = each, _session_bytes(each)
             if cost > self._part_bytes:  # cannot be: models are bounded; never drop it though
-                log.warning("presence: session %s sent without its models", each.session_id)
+                log.debug("presence: session %s sent without its models", each.session_id)
                 session = each.model_copy(update={"models": ()})
                 cost = _session_bytes(session)
             if parts[-1] and (len(parts[-1]) >= SNAPSHOT_PART or size + cost > self._part_bytes):

@@ -340,7 +340,7 @@ class EdgeNode:
 
     async def _abort_calls(self, sid: str, why: str) -> None:
         calls = self._calls.pop(sid, {})
-        for request, task in calls.values():
+        for request, task in list(calls.values()):  # each task's end removes it from ``calls``
             if task.done():
                 continue  # already answered
             task.cancel()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import engineio
+from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 from engineio.async_drivers import aiohttp as aiohttp_driver
 
@@ -147,11 +148,27 @@ class EdgeEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped l
         return SendQueue(self._max_queue_bytes, self.outgoing, self._overflowed)
 
     async def _trigger_event(self, event: str, *args: Any, **kwargs: Any) -> Any:
-        if event == "connect":  # the socket exists now: tell its queue whose it is
+        if event == "connect":  # the socket exists now
             socket = self.sockets.get(args[0])
             if socket is not None and isinstance(socket.queue, SendQueue):
-                socket.queue.socket = socket
+                socket.queue.socket = socket  # tell its queue whose it is
+                socket.handle_post_request = self._guarded_posts(socket)
         return await super()._trigger_event(event, *args, **kwargs)
+
+    def _guarded_posts(self, socket: Any) -> Callable[[dict[str, Any]], Any]:
+        """Polling: a body that is not Engine.IO packets ends the connection (400), instead of
+        the traceback engineio logs for it before answering 200."""
+        handle = socket.handle_post_request
+
+        async def guarded(environ: dict[str, Any]) -> None:
+            try:
+                await handle(environ)
+            except (ValueError, TypeError, IndexError, KeyError) as exc:
+                self.outgoing.transport_frames_malformed += 1
+                log.info("polling connection %s sent a malformed payload: %s", socket.sid, exc)
+                raise eio_exceptions.EngineIOError("malformed payload") from None
+
+        return guarded
 
     async def disconnect(self, sid: str | None = None) -> None:
         """As engineio's, but never waits on a client that is not reading (its backlog and
@@ -168,6 +185,10 @@ class EdgeEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped l
         await socket.close(wait=False, abort=behind, reason=self.reason.SERVER_DISCONNECT)
         if behind:
             self._abort(socket)
+        else:
+            # After the goodbye its writer closes the websocket: the connection ends without
+            # waiting for a client that may never answer (engineio would wait for a timeout).
+            socket.queue.put_nowait(None)
 
     def _overflowed(self, queue: SendQueue) -> None:
         # Called from inside a send: drop the connection outside it, in order, once.

@@ -148,9 +148,9 @@ class EdgeSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped l
         if count > allowed or size > limit:
             incoming.to_drop = count
             what = f"{count} attachments" if count > allowed else f"{size} bytes of header"
-            await self._refuse(
+            await self._refuse_binary(
                 eio_sid,
-                pkt.namespace or "/",
+                pkt,
                 errors.PayloadTooLarge(
                     f"binary packet declares {what}, over the limit ({allowed} attachments, "
                     f"{limit} bytes); dropped"
@@ -175,9 +175,9 @@ class EdgeSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped l
         if incoming.pending_bytes > limit:
             incoming.pending = None
             incoming.to_drop = pkt.attachment_count - len(pkt.attachments) - 1
-            await self._refuse(
+            await self._refuse_binary(
                 eio_sid,
-                pkt.namespace or "/",
+                pkt,
                 errors.PayloadTooLarge(
                     f"binary packet is over the {limit}-byte limit "
                     f"({incoming.pending_bytes} bytes with {incoming.to_drop} attachment(s) "
@@ -198,6 +198,14 @@ class EdgeSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped l
             await self._handle_event(eio_sid, pkt.namespace, pkt.id, pkt.data)
         else:
             await self._handle_ack(eio_sid, pkt.namespace, pkt.id, pkt.data)
+
+    async def _refuse_binary(
+        self, eio_sid: str, pkt: EdgePacket, error: errors.EventwireError
+    ) -> None:
+        await self._refuse(eio_sid, pkt.namespace or "/", error)
+        if pkt.packet_type == sio_packet.BINARY_ACK:
+            # The call it answers fails now (client_error), not at its timeout.
+            await self._handle_ack(eio_sid, pkt.namespace, pkt.id, [{"error": error.message}])
 
     def _limit(self, pkt: EdgePacket) -> int:
         if pkt.packet_type == sio_packet.BINARY_ACK:  # a call's answer
