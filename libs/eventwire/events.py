@@ -2,10 +2,13 @@
 
 Known types are checked against their model; any other type passes through unchanged, as
 Open WebUI lets plugins define their own. Extra fields are kept: the browser may use them.
+Every event, of any type, must be JSON: NaN and Infinity are refused (``not_json``), since
+the browser's parser fails on the packet and drops the connection.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
@@ -102,6 +105,12 @@ def validate_event(event: Any) -> dict[str, Any]:
     kind = event.get("type")
     if not isinstance(kind, str) or not kind:
         raise EventValidationError("event field 'type' must be a non-empty string")
+    where = not_json(event)
+    if where is not None:
+        raise EventValidationError(
+            f"invalid {kind!r} event: {where} is NaN or Infinity, which JSON cannot carry "
+            "(the browser would drop the connection); send null or a string instead"
+        )
     schema = _SCHEMAS.get(kind)
     if schema is None:
         return event
@@ -110,6 +119,39 @@ def validate_event(event: Any) -> dict[str, Any]:
     except ValidationError as exc:
         raise EventValidationError(_describe(kind, exc)) from exc
     return event
+
+
+def not_json(value: Any) -> str | None:
+    """Where ``value`` holds a NaN or an infinity (e.g. ``data.scores[2]``), else None.
+
+    Iterative, so no nesting depth can exhaust the stack; floats are the only values JSON
+    cannot carry that pack and validate without complaint everywhere else. The common case
+    (nothing found) builds no paths.
+    """
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return _path_to_non_finite(value)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return None
+
+
+def _path_to_non_finite(value: Any) -> str:
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path.lstrip(".") or "the value"
+        if isinstance(item, dict):
+            stack.extend((v, f"{path}.{k}") for k, v in item.items())
+        elif isinstance(item, list | tuple):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+    return "the value"
 
 
 def _describe(kind: str, exc: ValidationError) -> str:

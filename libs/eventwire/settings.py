@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .errors import ConfigurationError
 from .topology import MAX_CALL_TIMEOUT
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
-DEV_SECRET = "t0p-s3cr3t"  # Open WebUI's own default; the edge warns when it is in use
+DEV_SECRET = "t0p-s3cr3t"  # Open WebUI's own default: public, so anyone can forge a token with it
 
 
 class Settings(BaseSettings):
@@ -147,6 +150,46 @@ class Settings(BaseSettings):
         if self.node_queue_type == "auto":
             return len(self.amqp_urls) > 1
         return self.node_queue_type == "quorum"
+
+    @property
+    def broker_is_local(self) -> bool:
+        """The bus stays on this machine: ``memory://``, or a broker on a loopback host."""
+        return self.uses_memory_bus or all(
+            is_loopback_host(urlsplit(url.strip()).hostname or "") for url in self.amqp_urls
+        )
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1); names other than localhost are
+    not resolved (a name that resolves to loopback today may not tomorrow)."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_default_secret(settings: Settings, *, what: str, listen_host: str | None = None) -> None:
+    """Refuse to run with the public default secret unless everything is on this machine.
+
+    "On this machine" means the broker is (``AMQP_URL`` on a loopback host, or ``memory://``)
+    and, for a process that listens, so is its listen address. Anything else is a deployment
+    other machines reach, where anyone could sign tokens with Open WebUI's published default.
+    """
+    if settings.secret != DEV_SECRET:
+        return
+    if listen_host is not None and not is_loopback_host(listen_host):
+        where = f"listening on {listen_host!r}"
+    elif not settings.broker_is_local:
+        hosts = [urlsplit(url.strip()).hostname for url in settings.amqp_urls]
+        where = f"with the broker at {', '.join(repr(h) for h in hosts)}"
+    else:
+        return
+    raise ConfigurationError(
+        f"WEBUI_SECRET_KEY is Open WebUI's public default, with which anyone can forge any "
+        f"user's token; {what} refuses it {where}. Set WEBUI_SECRET_KEY to a secret of your "
+        "own (the same in every eventwire process and in Open WebUI). The default is allowed "
+        "only when the broker is on loopback or memory:// (and an edge listens on loopback)."
+    )
 
 
 @lru_cache(maxsize=1)

@@ -135,9 +135,13 @@ def _edge(args: argparse.Namespace, _settings: Settings) -> int:
         print(f"eventwire edge ready url={server.url} node={server.node.node_id}", flush=True)
 
     settings = _with(get_edge_settings(), host=args.host, port=args.port)
-    server = EdgeServer(settings)
-    set_process_node(server.node.node_id)
-    return _run_async(serve_forever(server, ready))
+
+    async def serve() -> None:  # built inside, so a refused configuration is one clear line
+        server = EdgeServer(settings)
+        set_process_node(server.node.node_id)
+        await serve_forever(server, ready)
+
+    return _run_async(serve())
 
 
 def _worker(args: argparse.Namespace, _settings: Settings) -> int:
@@ -178,7 +182,14 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
 
 def _token(args: argparse.Namespace, settings: Settings) -> int:
     from eventwire.auth import mint_token
+    from eventwire.errors import ConfigurationError
+    from eventwire.settings import refuse_default_secret
 
+    try:
+        refuse_default_secret(settings, what="eventwire token")
+    except ConfigurationError as exc:
+        print(f"eventwire: {exc.code}: {exc}", file=sys.stderr)
+        return 1
     claims = {"role": args.role, **({"name": args.name} if args.name else {})}
     print(mint_token(args.user, settings.secret, expires_in=args.expires, **claims))
     return 0

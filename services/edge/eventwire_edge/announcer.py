@@ -4,6 +4,12 @@ Each change of the node's sessions goes out with the next ``seq``; a heartbeat w
 been quiet for ``presence_interval`` (``PresenceDraining`` instead once it drains); a snapshot,
 in parts, to any replica that asks; a goodbye on clean shutdown. One task sends everything, in
 order, so handlers never wait on the broker.
+
+A failed announcement never delays the heartbeat (replicas would drop every session of a node
+they stop hearing): only a sent message counts as speaking. A snapshot is split into parts by
+size, so however many sessions and models a node holds, every part fits one message. Each
+session holds at most ``EVENTWIRE_MAX_MODELS_PER_SESSION`` models, so one client cannot make
+its own announcements outgrow the payload limit.
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ import contextlib
 import logging
 import math
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from eventwire.bus import Bus
 from eventwire.errors import EventwireError
-from eventwire.presence import Replica, chunks
+from eventwire.presence import Replica
 from eventwire.presence_bus import BusPresence
 from eventwire.protocol import (
     PresenceBeat,
@@ -33,7 +40,7 @@ from .settings import EdgeSettings
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_PART = 500  # sessions per snapshot message: tens of kB, far below the payload limit
+SNAPSHOT_PART = 500  # sessions per snapshot message at most (and bytes: see ``split``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +69,17 @@ class Announcer:
         self._view = view
         self._interval = settings.presence_interval
         self._usage_timeout = settings.usage_timeout
+        self._max_models = settings.max_models_per_session
+        # Half the limit for the sessions of a snapshot part: the rest is its header and peers.
+        self._part_bytes = settings.max_payload_bytes // 2
         self._sessions: dict[str, PresentSession] = {}
-        self._usage: dict[str, dict[str, float]] = {}  # sid -> model -> last report
+        # sid -> model -> last report, least recently reported first
+        self._usage: dict[str, dict[str, float]] = {}
         self._out: asyncio.Queue[_Change | _SnapshotFor | _Draining] = asyncio.Queue()
         self._draining: str | None = None  # the queue handoff requests go to, once draining
         self._seq = 0
-        self._last_sent = -math.inf
+        self._beat_due = -math.inf  # when the next heartbeat goes out, unless something is sent
+        self._failing: dict[str, int] = {}  # kind -> consecutive failures
         self.published = 0
         self.failed = 0
         view.own(node_id, self.incarnation)
@@ -92,8 +104,10 @@ class Announcer:
         if session is None:
             return False
         usage = self._usage.setdefault(session_id, {})
-        fresh = model not in usage
-        usage[model] = now
+        fresh = usage.pop(model, None) is None
+        usage[model] = now  # now the most recently reported
+        while len(usage) > self._max_models:
+            del usage[next(iter(usage))]  # the least recently reported goes
         if fresh:
             self._set(session.model_copy(update={"models": tuple(sorted(usage))}))
         return True
@@ -135,7 +149,7 @@ class Announcer:
             if loop.time() - expired_at >= self._interval / 2:
                 expired_at = loop.time()
                 self.expire_usage(expired_at)
-            quiet_for = self._interval - (loop.time() - self._last_sent)
+            quiet_for = self._beat_due - loop.time()
             if quiet_for <= 0:
                 await self._publish(self._beat())
                 continue
@@ -178,17 +192,53 @@ class Announcer:
         )
 
     async def _publish(self, message: PresenceChange | PresenceBeat | PresenceDraining) -> None:
-        self._last_sent = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
         try:
             await self._bus.publish(PRESENCE_KEY, message)
-            self.published += 1
         except EventwireError as exc:
-            # Lost changes show up as a seq gap at the next heartbeat: replicas then resync.
-            self.failed += 1
-            log.debug("presence %s of node %s not sent: %s", message.kind, self.node_id, exc)
+            # Lost changes show up as a seq gap at the next heartbeat: replicas then resync. A
+            # failed change leaves the heartbeat due; a failed heartbeat is retried an
+            # interval later (not at once: the broker may be down).
+            if isinstance(message, PresenceBeat | PresenceDraining):
+                self._beat_due = loop.time() + self._interval
+            self._failed(message.kind, exc)
+            return
+        self._beat_due = loop.time() + self._interval
+        self.published += 1
+        self._failing.pop(message.kind, None)
+
+    def _failed(self, kind: str, exc: EventwireError) -> None:
+        self.failed += 1
+        streak = self._failing[kind] = self._failing.get(kind, 0) + 1
+        if math.log10(streak).is_integer():  # the 1st, 10th, 100th ... in a row
+            log.warning(
+                "presence %s of node %s not sent (%d in a row): %s",
+                kind,
+                self.node_id,
+                streak,
+                exc,
+            )
+
+    def split(self, sessions: Iterable[PresentSession]) -> list[list[PresentSession]]:
+        """Snapshot parts, each of at most ``SNAPSHOT_PART`` sessions and half the payload
+        limit in bytes; always at least one part (an empty node says so too)."""
+        parts: list[list[PresentSession]] = [[]]
+        size = 0
+        for each in sessions:
+            session, cost = each, _session_bytes(each)
+            if cost > self._part_bytes:  # cannot be: models are bounded; never drop it though
+                log.debug("presence: session %s sent without its models", each.session_id)
+                session = each.model_copy(update={"models": ()})
+                cost = _session_bytes(session)
+            if parts[-1] and (len(parts[-1]) >= SNAPSHOT_PART or size + cost > self._part_bytes):
+                parts.append([])
+                size = 0
+            parts[-1].append(session)
+            size += cost
+        return parts
 
     async def _send_snapshot(self, reply_to: str) -> None:
-        parts = chunks(self._sessions.values(), SNAPSHOT_PART)
+        parts = self.split(self._sessions.values())
         peers = self._view.nodes()
         try:
             for i, part in enumerate(parts):
@@ -205,8 +255,15 @@ class Announcer:
                     ),
                 )
         except EventwireError as exc:
-            self.failed += 1
-            log.debug("presence snapshot for %s not sent: %s", reply_to, exc)
+            self._failed("presence.snapshot", exc)
+            return
+        self._failing.pop("presence.snapshot", None)
+
+
+def _session_bytes(session: PresentSession) -> int:
+    """An upper bound of a session's packed size (msgpack: each string and its header)."""
+    strings = (session.session_id, session.user_id, *session.models)
+    return 64 + sum(len(s.encode()) + 5 for s in strings)
 
 
 class EdgePresence:

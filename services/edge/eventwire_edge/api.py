@@ -3,21 +3,23 @@
 Every route but the demo's ``POST /api/dev/token`` authenticates with
 ``Authorization: Bearer <JWT>``; errors are JSON ``{"detail": ...}``: 401 for a missing,
 invalid or expired token, 403 for a token that may not act on the target (or push that event
-type), 404 for an unknown task, 413 for oversized bodies, 422 naming the bad field, 429 for a
-chat-scoped token over its rate.
+type), 404 for an unknown task or route, 405 for a wrong method, 413 for oversized bodies, 422
+naming the bad field (bodies are read by ``jsontext``: no NaN / Infinity, which answer
+``"code": "invalid_event"``, no nesting deeper than ``EVENTWIRE_MAX_JSON_DEPTH``, no integers
+beyond 64 bits), 429 for a chat-scoped token over its rate. Nothing answers 500 but a bug,
+and that too in JSON.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from eventwire import errors
 from eventwire.auth import EVENT_SCOPE, Identity, mint_token, verify_token
@@ -30,8 +32,10 @@ from eventwire.protocol import (
     Message,
     StopTask,
 )
-from eventwire.topology import WORKERS_KEY, task_key
+from eventwire.topology import MAX_KEY_BYTES, SESSION_PREFIX, TASK_PREFIX, WORKERS_KEY, task_key
 
+from .gate import check_user_id
+from .jsontext import NonFinite, NotJson, StrictJson
 from .node import EdgeNode
 from .settings import EdgeSettings
 
@@ -46,10 +50,22 @@ DEV_TOKEN_TTL = 12 * 3600.0
 FORWARDED_HEADERS_SKIP = CREDENTIAL_HEADERS | {"content-length", "host", "connection"}
 
 
+def _routable(prefix: str) -> AfterValidator:
+    """A string that names a routing key after ``prefix`` (an AMQP short string)."""
+    limit = MAX_KEY_BYTES - len(prefix)
+
+    def check(value: str) -> str:
+        if len(value.encode()) > limit:
+            raise ValueError(f"over {limit} bytes")
+        return value
+
+    return AfterValidator(check)
+
+
 class _Form(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    session_id: str | None = None
+    session_id: Annotated[str, _routable(SESSION_PREFIX)] | None = None
     chat_id: str | None = None
     id: str | None = None  # the assistant message id, as Open WebUI names it
 
@@ -85,10 +101,11 @@ class DevLoginForm(BaseModel):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, detail: Any) -> None:
+    def __init__(self, status: int, detail: Any, code: str | None = None) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.code = code
 
 
 def check_dev_login(settings: EdgeSettings) -> None:
@@ -106,19 +123,34 @@ def check_dev_login(settings: EdgeSettings) -> None:
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error as JSON ``{"detail"}``: the API's, aiohttp's own (404, 405, 413), and bugs."""
     try:
         return await handler(request)
     except ApiError as exc:
-        return web.json_response({"detail": exc.detail}, status=exc.status)
+        body = {"detail": exc.detail, **({"code": exc.code} if exc.code else {})}
+        return web.json_response(body, status=exc.status)
     except errors.EventwireError as exc:  # statuses from the one table in eventwire.errors
         return web.json_response(
             {"detail": exc.message, "code": exc.code}, status=errors.http_status(exc.code)
         )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise  # redirects and the like are answers, not errors
+        return web.json_response({"detail": exc.reason}, status=exc.status, headers=_allow(exc))
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return web.json_response({"detail": "internal error (logged by the edge)"}, status=500)
+
+
+def _allow(exc: web.HTTPException) -> dict[str, str]:
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else {}
 
 
 class Api:
     def __init__(self, node: EdgeNode) -> None:
         self.node = node
+        self._json_rules = StrictJson(node.settings.max_json_depth)
 
     def register(self, app: web.Application) -> None:
         app.router.add_post("/api/chat/completions", self.completions)
@@ -139,17 +171,21 @@ class Api:
         if scheme.lower() != "bearer" or not token:
             raise ApiError(401, "missing bearer token (Authorization: Bearer <JWT>)")
         try:
-            return verify_token(token.strip(), self.node.settings.secret, scopes=scopes)
+            identity = verify_token(token.strip(), self.node.settings.secret, scopes=scopes)
+            return check_user_id(identity)
         except errors.AuthenticationError as exc:
             raise ApiError(401, exc.message) from None
 
     async def _json(self, request: web.Request) -> Any:
         try:
-            return await request.json()
+            return self._json_rules.loads(await request.read())
         except web.HTTPRequestEntityTooLarge:
             raise ApiError(413, "request body too large") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ApiError(422, [{"loc": ["body"], "msg": f"invalid JSON: {exc}"}]) from None
+        except NonFinite as exc:
+            detail = [{"loc": ["body"], "msg": str(exc)}]
+            raise ApiError(422, detail, code=errors.EventValidationError.code) from None
+        except NotJson as exc:
+            raise ApiError(422, [{"loc": ["body"], "msg": str(exc)}]) from None
 
     async def _form(self, request: web.Request, form: type[F]) -> F:
         raw = await self._json(request)
@@ -241,6 +277,13 @@ class Api:
     async def stop(self, request: web.Request) -> web.Response:
         identity = self._identity(request)
         task_id = request.match_info["task_id"]
+        size = len(task_id.encode())
+        if size > MAX_KEY_BYTES - len(TASK_PREFIX):
+            raise ApiError(
+                404,
+                f"Task id is {size} bytes, over {MAX_KEY_BYTES - len(TASK_PREFIX)}: no task "
+                "has such an id",
+            )
 
         def build(call_id: str, reply_to: str) -> Message:
             return StopTask(

@@ -3,8 +3,10 @@
 A ``socketio.AsyncNamespace`` whose ``trigger_event`` sees every event of the namespace, so the
 checks run once, in one place, before any handler: the connection's identity (verified at
 connect), a token bucket per connection, a packet size limit. What is refused gets an ``error``
-event naming the reason and is counted; nothing is dropped silently. The gate talks to the node
-through ``SessionHost`` only, and hands accepted events to the handler registered for them.
+event naming the reason and is counted; nothing is dropped silently. Packets refused before
+they are even events (malformed, or binary over the limit: ``socketserver``) come here too
+(``refuse_packet``), charged to the same bucket. The gate talks to the node through
+``SessionHost`` only, and hands accepted events to the handler registered for them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import socketio
 from eventwire import errors
 from eventwire.auth import Identity, verify_token
 from eventwire.codec import packed_size
+from eventwire.topology import MAX_KEY_BYTES, USER_PREFIX
 
 from .ratelimit import TokenBucket
 from .settings import EdgeSettings
@@ -27,6 +30,19 @@ from .settings import EdgeSettings
 log = logging.getLogger(__name__)
 
 ERROR_EVENT = "error"  # what a client receives when a request of its own is refused
+# A user id names the routing key ``user.<id>``, an AMQP short string.
+MAX_USER_ID_BYTES = MAX_KEY_BYTES - len(USER_PREFIX)
+
+
+def check_user_id(identity: Identity) -> Identity:
+    """Refuse an identity whose user id cannot be routed to (before anything is bound)."""
+    size = len(identity.id.encode())
+    if size > MAX_USER_ID_BYTES:
+        raise errors.AuthenticationError(
+            f"token claim 'id' is {size} bytes, over {MAX_USER_ID_BYTES} bytes "
+            "(a user id names a broker routing key)"
+        )
+    return identity
 
 
 @dataclass
@@ -37,6 +53,7 @@ class Member:
     bucket: TokenBucket
     channels: set[str] = field(default_factory=set)
     limited: bool = False  # inside a run of rate-limited events (one error event per run)
+    malformed: bool = False  # inside a run of malformed packets (one error, one log line)
 
 
 Handler = Callable[[str, Member, Any], Awaitable[Any]]
@@ -58,6 +75,7 @@ class GateStats:
     client_errors: int = 0  # unknown events
     client_events_limited: int = 0  # refused: over the connection's rate
     client_packets_too_large: int = 0
+    client_packets_malformed: int = 0  # not Socket.IO as the edge accepts it (wire.py)
     client_requests_denied: int = 0  # refused: identity, membership or malformed payload
 
 
@@ -107,7 +125,7 @@ class Gate(socketio.AsyncNamespace):  # type: ignore[misc]  # python-socketio is
     async def _connect(self, sid: str, auth: Any) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
-            identity = verify_token(token, self._settings.secret)
+            identity = check_user_id(verify_token(token, self._settings.secret))
             now = asyncio.get_running_loop().time()
             bucket = TokenBucket(
                 self._settings.client_event_rate, self._settings.client_event_burst, now
@@ -130,13 +148,39 @@ class Gate(socketio.AsyncNamespace):  # type: ignore[misc]  # python-socketio is
         if member is not None:
             await self._host.close_session(sid, member)
 
-    async def _admit(self, sid: str, args: tuple[Any, ...]) -> Member | None:
-        """The connection's member record, or None after refusing the event (and saying so)."""
-        member = self._members.get(sid)
-        if member is None:
-            self.stats.client_requests_denied += 1
-            await self.send_error(sid, errors.PermissionDenied("this connection has no identity"))
-            return None
+    async def refuse_packet(self, sid: str | None, error: errors.EventwireError) -> None:
+        """A packet refused before it became an event: counted, charged, answered once a run."""
+        member = self._members.get(sid) if sid is not None else None
+        too_large = isinstance(error, errors.PayloadTooLarge)
+        if member is None or sid is None:  # not joined: the server closes the connection
+            self._count_refused(too_large)
+            log.warning("closed a connection that sent a bad packet before joining: %s", error)
+            return
+        if not await self._take(sid, member):
+            return
+        self._count_refused(too_large)
+        if too_large:
+            await self.send_error(sid, error)
+            return
+        if not member.malformed:  # one answer and one log line per run: a flood costs neither
+            member.malformed = True
+            log.warning(
+                "session %s (user %s) sent a malformed packet: %s; further ones in this run are "
+                "only counted",
+                sid,
+                member.identity.id,
+                error,
+            )
+            await self.send_error(sid, error)
+
+    def _count_refused(self, too_large: bool) -> None:
+        if too_large:
+            self.stats.client_packets_too_large += 1
+        else:
+            self.stats.client_packets_malformed += 1
+
+    async def _take(self, sid: str, member: Member) -> bool:
+        """Spend one of the connection's events; refuse (once per run) when it has none."""
         if not member.bucket.take(asyncio.get_running_loop().time()):
             self.stats.client_events_limited += 1
             if not member.limited:  # one error per run: answering each would feed the flood
@@ -148,8 +192,20 @@ class Gate(socketio.AsyncNamespace):  # type: ignore[misc]  # python-socketio is
                         f"(burst {self._settings.client_event_burst}); events are dropped"
                     ),
                 )
-            return None
+            return False
         member.limited = False
+        return True
+
+    async def _admit(self, sid: str, args: tuple[Any, ...]) -> Member | None:
+        """The connection's member record, or None after refusing the event (and saying so)."""
+        member = self._members.get(sid)
+        if member is None:
+            self.stats.client_requests_denied += 1
+            await self.send_error(sid, errors.PermissionDenied("this connection has no identity"))
+            return None
+        if not await self._take(sid, member):
+            return None
+        member.malformed = False
         limit = self._settings.max_client_packet_bytes
         try:
             size = packed_size(list(args))

@@ -57,7 +57,11 @@ class Surface:
         self._presence = presence
         self._announcer = presence.announcer
         self._gate = gate
-        self._secret = gate.settings.secret
+        settings = gate.settings
+        self._secret = settings.secret
+        self._max_channels = settings.max_channels_per_connection
+        self._max_model_name = settings.max_model_name_length
+        self._max_models_in_answer = settings.max_models_in_answer
         self.authorizer = authorizer
         self.stats = SurfaceStats()
         self._bindings: Bindings | None = None
@@ -80,24 +84,24 @@ class Surface:
 
     async def _user_join(self, sid: str, member: _Member, data: Any) -> dict[str, Any]:
         packet = parse(UserJoin, data)
-        self._reauthenticate(member, packet.auth.token)
-        await self._enter(
-            sid, member, await self.authorizer.channels(member.identity, member.identity.claims)
-        )
+        await self._reauthenticate(sid, member, packet.auth.token)
+        who = member.identity
+        await self._enter(sid, member, sorted(await self.authorizer.channels(who, who.claims)))
         return {"id": member.identity.id, "name": member.identity.name}
 
     async def _join_channels(self, sid: str, member: _Member, data: Any) -> dict[str, Any]:
         packet = parse(JoinChannels, {} if data is None else data)
         if packet.auth is not None:
-            self._reauthenticate(member, packet.auth.token)
+            await self._reauthenticate(sid, member, packet.auth.token)
         who = member.identity
         claims = who.claims
         denied: list[str] = []
         if packet.channel_ids is None:
-            wanted = list(await self.authorizer.channels(who, claims))
+            wanted = sorted(await self.authorizer.channels(who, claims))
         else:
             wanted = []
-            for channel in packet.channel_ids:
+            # Asking the authorizer costs; never for more channels than the connection may hold.
+            for channel in list(dict.fromkeys(packet.channel_ids))[: self._max_channels]:
                 allowed = await self.authorizer.may_join(who, claims, channel)
                 (wanted if allowed else denied).append(channel)
         await self._enter(sid, member, wanted)
@@ -138,8 +142,15 @@ class Surface:
 
     async def _usage(self, sid: str, _member: _Member, data: Any) -> dict[str, Any]:
         packet = parse(Usage, data)
+        if len(packet.model) > self._max_model_name:
+            raise errors.EventValidationError(
+                f"model: {len(packet.model)} characters, over {self._max_model_name} "
+                "(EVENTWIRE_MAX_MODEL_NAME_LENGTH)"
+            )
         self._announcer.use_model(sid, packet.model, asyncio.get_running_loop().time())
-        answer = {"models": self._presence.replica.view.models_in_use()}
+        # Never the whole cluster's list: an answer must not grow with what others report.
+        models = self._presence.replica.view.models_in_use()[: self._max_models_in_answer]
+        answer = {"models": models}
         await self._sio.emit("usage", answer, to=sid)
         return answer
 
@@ -150,25 +161,56 @@ class Surface:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _reauthenticate(self, member: _Member, token: str) -> None:
-        """A token sent with a request must be valid and name the connection's own user."""
+    async def _reauthenticate(self, sid: str, member: _Member, token: str) -> None:
+        """A token sent with a request must be valid and name the connection's own user.
+
+        Its claims replace the connection's: channels they no longer grant are left at once.
+        """
         identity = verify_token(token, self._secret)
         if identity.id != member.identity.id:
             raise errors.PermissionDenied("the token names another user than this connection")
         member.identity = identity
+        revoked = [
+            channel
+            for channel in sorted(member.channels)
+            if not await self.authorizer.may_join(identity, identity.claims, channel)
+        ]
+        await self._leave(sid, member, revoked)
 
     async def _enter(self, sid: str, member: _Member, channels: Iterable[str]) -> None:
         new = [c for c in dict.fromkeys(channels) if c not in member.channels]
+        room = max(self._max_channels - len(member.channels), 0)
+        new, over = new[:room], new[room:]
         try:
             keys = [channel_key(c) for c in new]
         except ValueError as exc:
             raise errors.EventValidationError(f"channel id: {exc}") from None
-        if not keys or self._bindings is None:
+        if keys and self._bindings is not None:
+            # Counted before the first await, so a disconnect meanwhile releases exactly these.
+            member.channels.update(new)
+            await self._bindings.acquire(*keys)
+            if self._gate.member(sid) is not member:
+                return  # disconnected while binding
+            for key in keys:
+                await self._sio.enter_room(sid, key)
+        if over:
+            self._gate.stats.client_requests_denied += 1
+            await self._gate.send_error(
+                sid,
+                errors.PermissionDenied(
+                    f"{len(over)} channel(s) not joined: a connection may be a member of at "
+                    f"most {self._max_channels} (EVENTWIRE_MAX_CHANNELS_PER_CONNECTION)"
+                ),
+            )
+
+    async def _leave(self, sid: str, member: _Member, channels: Iterable[str]) -> None:
+        gone = [c for c in channels if c in member.channels]
+        if not gone:
             return
-        # Counted before the first await, so a disconnect meanwhile releases exactly these.
-        member.channels.update(new)
-        await self._bindings.acquire(*keys)
-        if self._gate.member(sid) is not member:
-            return  # disconnected while binding
+        # Uncounted before the first await, so a disconnect meanwhile releases only the rest.
+        member.channels.difference_update(gone)
+        keys = [channel_key(c) for c in gone]
         for key in keys:
-            await self._sio.enter_room(sid, key)
+            await self._sio.leave_room(sid, key)
+        if self._bindings is not None:
+            await self._bindings.release(*keys)

@@ -28,6 +28,7 @@ from eventwire.calls import Caller
 from eventwire.client import Eventwire
 from eventwire.codec import packed_size
 from eventwire.dispatch import Dispatcher
+from eventwire.events import not_json
 from eventwire.logs import bind_log_context
 from eventwire.metrics import CALL_BUCKETS, LATENCY_BUCKETS, Histogram
 from eventwire.protocol import (
@@ -53,8 +54,14 @@ from .gate import Gate, Member
 from .handlers import Surface
 from .handoff import HandoffStats, Holds, Parking
 from .settings import EdgeSettings
+from .socketserver import EdgeSocketServer
 
 log = logging.getLogger(__name__)
+# python-socketio's and python-engineio's own loggers, under ours: given a logger they add no
+# stream handler of their own (which printed each of their errors twice), and only warnings
+# and errors get through (at INFO they log every packet).
+_LIBRARY_LOG = logging.getLogger("eventwire_edge.socketio")
+_LIBRARY_LOG.setLevel(logging.WARNING)
 
 
 @dataclass
@@ -62,6 +69,7 @@ class EdgeStats:
     bus_messages: int = 0  # every message the node's queue delivered
     emits_delivered: int = 0
     emits_refused: int = 0  # routed here but aimed at a session of another user
+    emits_not_json: int = 0  # carried NaN / Infinity (a publisher that skipped the SDK)
     calls_served: int = 0
     calls_answered: int = 0
     calls_failed: int = 0
@@ -87,13 +95,8 @@ class EdgeNode:
         self.call_seconds = Histogram(CALL_BUCKETS)
         self.draining = False
         self.handoff_stats = HandoffStats()
-        origins = settings.cors_allowed_origins
-        self.sio = socketio.AsyncServer(
-            async_mode="aiohttp",
-            cors_allowed_origins="*" if origins == "*" else origins.split(","),
-            max_http_buffer_size=settings.max_payload_bytes * 2,
-            logger=False,
-            engineio_logger=False,
+        self.sio = EdgeSocketServer(
+            settings, async_mode="aiohttp", logger=_LIBRARY_LOG, engineio_logger=_LIBRARY_LOG
         )
         # The node's own SDK client on the shared bus (external events); it needs no presence
         # replica of its own. Requests to workers (stop, model list) go through ``requests``.
@@ -110,6 +113,7 @@ class EdgeNode:
         self._bindings: Bindings | None = None
         self.gate = Gate(settings, self)
         self.sio.register_namespace(self.gate)
+        self.sio.guard = self.gate
         self.presence = EdgePresence(bus, settings, self.node_id)
         # Open WebUI's other socket events: user-join, channels, user-list, usage (handlers.py).
         self.surface = Surface(
@@ -160,6 +164,8 @@ class EdgeNode:
         for sid in list(self._sessions):
             with contextlib.suppress(Exception):
                 await self.sio.disconnect(sid)
+        with contextlib.suppress(Exception):
+            await self.sio.engine.disconnect()  # and cut off those not reading their goodbye
         with contextlib.suppress(Exception):
             await self.sio.shutdown()
         await self._background.close()
@@ -212,6 +218,7 @@ class EdgeNode:
             **asdict(self.handoff_stats),
             "held_sessions": len(self.holds.held),
             **asdict(self.gate.stats),
+            **asdict(self.sio.engine.outgoing),
             **asdict(self.surface.stats),
             **self.presence.stats(),
             **self.scoped_events.describe(),
@@ -228,9 +235,18 @@ class EdgeNode:
         sources = self.presence.replica.view.handoff_sources(identity.id)
         if sources:
             self.holds.hold(sid, identity.id, sources)
+        keys = (session_key(sid), user_key(identity.id))
         self._sessions[sid] = identity
-        await self.sio.enter_room(sid, user_key(identity.id))
-        await self._bindings.acquire(session_key(sid), user_key(identity.id))
+        try:
+            await self.sio.enter_room(sid, keys[1])
+            await self._bindings.acquire(*keys)
+        except BaseException:
+            # Refused half-way (the broker went away): leave nothing behind, not even counts.
+            self._sessions.pop(sid, None)
+            await self.sio.leave_room(sid, keys[1])
+            with contextlib.suppress(errors.EventwireError):
+                await self._bindings.release(*keys)
+            raise
         self.presence.announcer.join(sid, identity.id)
         if sources:
             self._background.spawn(self.holds.ask(sid, sources), name=f"handoff-ask:{sid}")
@@ -293,7 +309,8 @@ class EdgeNode:
         if key != channel_key(message.channel_id):
             log.warning("channel message for %s arrived on %s; dropped", message.channel_id, key)
             return
-        await self.sio.emit(message.event, message.payload, to=key)
+        if not await self._emit(message.event, message.payload, key):
+            return
         self.surface.stats.channel_events_delivered += 1
 
     async def _deliver(self, key: str, emit: Emit) -> None:
@@ -316,16 +333,28 @@ class EdgeNode:
             if self.holds.held and self.holds.keep(sid, emit):
                 return
             room = sid
-        await self.sio.emit(emit.event, emit.payload, to=room, skip_sid=skip)
-        self.stats.emits_delivered += 1
-        if emit.at is not None:
-            self.delivery_seconds.observe(time.time() - emit.at)
+        if await self._emit(emit.event, emit.payload, room, skip):
+            self.stats.emits_delivered += 1
+            if emit.at is not None:
+                self.delivery_seconds.observe(time.time() - emit.at)
 
     async def _deliver_held(self, sid: str, emit: Emit) -> None:
-        await self.sio.emit(emit.event, emit.payload, to=sid)
-        self.stats.emits_delivered += 1
-        if emit.at is not None:
-            self.delivery_seconds.observe(time.time() - emit.at)
+        if await self._emit(emit.event, emit.payload, sid):
+            self.stats.emits_delivered += 1
+            if emit.at is not None:
+                self.delivery_seconds.observe(time.time() - emit.at)
+
+    async def _emit(
+        self, event: str, payload: Any, room: str, skip: list[str] | None = None
+    ) -> bool:
+        """Emit to a room; False when the payload is not JSON (NaN / Infinity), counted."""
+        try:
+            await self.sio.emit(event, payload, to=room, skip_sid=skip)
+        except ValueError as exc:  # the packet's JSON writer refuses non-finite numbers
+            self.stats.emits_not_json += 1
+            log.warning("dropped a %r event for %s: not JSON (%s)", event, room, exc)
+            return False
+        return True
 
     async def _serve(self, _key: str, request: CallRequest) -> None:
         identity = self._sessions.get(request.session_id)
@@ -350,6 +379,12 @@ class EdgeNode:
                 errors.PermissionDenied(
                     f"session {request.session_id} does not belong to user {request.user_id}"
                 ),
+            )
+            return
+        where = not_json(request.payload)
+        if where is not None:  # python-socketio would fail inside a task and wait for the timeout
+            self._reply_error(
+                request, errors.EventValidationError(f"call payload: {where} is NaN or Infinity")
             )
             return
         self.stats.calls_served += 1

@@ -19,6 +19,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 
 from eventwire.backends import open_bus
 from eventwire.bus import Bus
+from eventwire.settings import refuse_default_secret
 from eventwire.signals import wait_for_signal
 
 from .api import Api, check_dev_login, json_errors
@@ -93,6 +94,7 @@ class EdgeServer:
     """An edge node listening on a port; ``port=0`` picks a free one (see ``.port``)."""
 
     def __init__(self, settings: EdgeSettings, bus: Bus | None = None) -> None:
+        refuse_default_secret(settings, what="the edge", listen_host=settings.host)
         check_dev_login(settings)
         self.settings = settings
         self.node = EdgeNode(settings, bus or open_bus(settings))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from functools import lru_cache
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 
-from eventwire.settings import Settings
+from eventwire.settings import Settings, is_loopback_host
 
 
 class EdgeSettings(Settings):
@@ -16,7 +15,9 @@ class EdgeSettings(Settings):
     host: str = Field("127.0.0.1", description="Edge node listen address.")
     port: int = Field(8080, ge=0, le=65535, description="Edge node listen port.")
     cors_allowed_origins: str = Field(
-        "*", description="Comma-separated origins allowed to open sockets ('*' = any)."
+        "",
+        description="Comma-separated origins besides the edge's own page allowed to open "
+        "sockets (empty = same origin only, '*' = any).",
     )
     dev_login: bool = Field(
         False,
@@ -61,14 +62,45 @@ class EdgeSettings(Settings):
         "reconnect, so load balancers stop sending new ones here first (HAProxy in deploy/: "
         "inter 2 s + fastinter 0.5 s). Part of the drain grace.",
     )
+    # -- bounds on what one client may make the edge hold or send (README "Limits") ----------
+    max_client_queue_bytes: int = Field(
+        4 * 1024 * 1024,
+        gt=0,
+        description="Bytes queued for one connection that it has not read yet; over it the "
+        "connection is dropped as a slow consumer.",
+    )
+    max_client_packet_attachments: int = Field(
+        10, ge=0, description="Binary attachments one client packet may declare."
+    )
+    max_json_depth: int = Field(
+        64, gt=0, description="Deepest nesting of a client packet or HTTP body."
+    )
+    max_channels_per_connection: int = Field(
+        1000, gt=0, description="Channels one connection may be a member of."
+    )
+    max_model_name_length: int = Field(
+        256, gt=0, description="Longest model name a `usage` report may carry (characters)."
+    )
+    max_models_per_session: int = Field(
+        16,
+        gt=0,
+        description="Models one session may have in use; a report beyond it drops the one "
+        "reported least recently.",
+    )
+    max_models_in_answer: int = Field(256, gt=0, description="Most models a `usage` answer lists.")
+
+    @model_validator(mode="after")
+    def _one_event_fits_the_client_queue(self) -> EdgeSettings:
+        if self.max_client_queue_bytes < self.max_payload_bytes:
+            raise ValueError(
+                "max_client_queue_bytes must be at least max_payload_bytes (one event)"
+            )
+        return self
 
     @property
     def host_is_loopback(self) -> bool:
         """The edge listens on this machine only (where the demo's dev login is allowed)."""
-        try:
-            return self.host == "localhost" or ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback_host(self.host)
 
 
 @lru_cache(maxsize=1)

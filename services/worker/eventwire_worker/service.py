@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from eventwire.logs import set_process_node
+from eventwire.settings import refuse_default_secret
 from eventwire.signals import wait_for_signal
 
 from .plugins import load_plugins
@@ -37,6 +38,7 @@ def build_worker(settings: WorkerSettings) -> Worker:
 
 
 async def serve_worker(settings: WorkerSettings) -> None:
+    refuse_default_secret(settings, what="the worker")  # it mints tokens with it
     worker = build_worker(settings)
     set_process_node(worker.worker_id)
     await worker.start()
