@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from .bus import Bus
 from .settings import Settings
-from .topology import Topology
+from .topology import QueueType, Topology
 
 
 def open_bus(settings: Settings) -> Bus:
     """The bus ``settings.amqp_url`` names: ``memory://[name]`` or ``amqp://...`` (not started)."""
-    topology = Topology(settings.namespace)
+    node_queues = QueueType.QUORUM if settings.quorum_node_queues else QueueType.CLASSIC
+    topology = Topology(settings.namespace, node_queue_type=node_queues)
     if settings.uses_memory_bus:
         from .memory import MemoryBus
 

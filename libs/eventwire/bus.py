@@ -51,10 +51,18 @@ class Bus(Protocol):
     def outbox_depth(self) -> int:
         """Emits held while the broker is unreachable (always 0 where it cannot be)."""
 
+    @property
+    def reconnects(self) -> int:
+        """Times the broker connection was restored after a loss (0 where it cannot be lost)."""
+
     async def start(self) -> None:
         """Connect and declare the topology; raise ``BrokerUnavailable`` if it cannot."""
 
     async def close(self) -> None: ...
+
+    async def probe(self) -> bool:
+        """Whether the broker answers right now (within the broker timeout); a miss also marks
+        the connection lost. Tells a silent broker from a silent peer."""
 
     async def publish(
         self,

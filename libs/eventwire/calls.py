@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from .arguments import call_timeout
 from .bus import Bus, Inbox
 from .errors import (
     BrokerUnavailable,
@@ -52,8 +53,17 @@ class Caller:
         await self._background.close()
 
     async def call(
-        self, *, user_id: str, session_id: str, payload: dict[str, Any], timeout: float
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        payload: dict[str, Any],
+        timeout: float,
+        route: str | None = None,
     ) -> Any:
+        """Ask ``session_id`` (published to ``session.<sid>``, or to ``route`` for a relayed
+        run) and return its answer; raises the named error the far side reported."""
+
         def build(call_id: str, reply_to: str) -> Message:
             return CallRequest(
                 id=call_id,
@@ -68,7 +78,7 @@ class Caller:
             return CallCancel(id=call_id, session_id=session_id)
 
         try:
-            reply = await self.request(session_key(session_id), build, timeout, cancel)
+            reply = await self.request(route or session_key(session_id), build, timeout, cancel)
         except Unroutable:
             raise SessionOffline(f"session {session_id} is not connected to any edge") from None
         except TimeoutError:
@@ -91,6 +101,7 @@ class Caller:
         """
         if self._inbox is None:
             raise BrokerUnavailable("eventwire is not connected: call connect() first")
+        timeout = call_timeout(timeout)  # RabbitMQ refuses a larger expiration: lose no link
         call_id = uuid.uuid4().hex
         future: asyncio.Future[CallReply] = asyncio.get_running_loop().create_future()
         self._pending[call_id] = future
@@ -123,7 +134,7 @@ class Caller:
         for call_id, future in list(self._pending.items()):
             if not future.done():
                 future.set_exception(
-                    BrokerUnavailable(f"broker connection lost during call {call_id}")
+                    BrokerUnavailable(f"broker unreachable: connection lost during call {call_id}")
                 )
 
     def _send_later(self, key: str, message: Message) -> None:

@@ -11,21 +11,32 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
+from . import arguments
 from .backends import open_bus
 from .bus import Bus
 from .calls import Caller
-from .errors import BrokerUnavailable, ConfigurationError, EventValidationError, EventwireError
+from .errors import (
+    BrokerUnavailable,
+    ConfigurationError,
+    EventValidationError,
+    EventwireError,
+    SessionOffline,
+)
 from .events import validate_event
+from .metrics import CALL_BUCKETS, Histogram
 from .presence import Presence
 from .presence_bus import BusPresence, watched
 from .protocol import Emit
 from .settings import Settings, get_settings
-from .topology import session_key, user_key
+from .topology import MAX_SESSION_ID_BYTES, MAX_USER_ID_BYTES, session_key, user_key
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +46,15 @@ EventCaller = Callable[[dict[str, Any]], Awaitable[Any]]
 
 def new_process_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class ClientStats:
+    """What this client sent (read by the process's metrics at scrape time)."""
+
+    emits: int = 0  # accepted by the broker, or queued in the outbox
+    calls: Counter[str] = field(default_factory=Counter)  # outcome: "ok" or the error code
+    call_seconds: Histogram = field(default_factory=lambda: Histogram(CALL_BUCKETS))
 
 
 class Eventwire:
@@ -53,6 +73,7 @@ class Eventwire:
         self.process_id = new_process_id()
         self._owns_bus = owns_bus
         self._caller = Caller(self.bus, self.process_id)
+        self.stats = ClientStats()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.presence: BusPresence | None = None
         if self.settings.client_presence:
@@ -122,19 +143,24 @@ class Eventwire:
         chat_id: str | None = None,
         message_id: str | None = None,
         session_id: str | None = None,
+        route: str | None = None,
     ) -> None:
         """Send ``event`` to every session of ``user_id`` (or only ``session_id``).
 
+        ``route``: a relayed run's routing key (``Job.relay``) instead of the user's sockets.
+
         Returns once the broker accepted it, or once it is queued in the outbox while the
-        broker is unreachable. Raises ``EventValidationError``, ``PayloadTooLarge``,
-        ``OutboxFull``.
+        broker is unreachable. Raises ``EventValidationError``, ``InvalidArgument``,
+        ``PayloadTooLarge``, ``OutboxFull``.
         """
         validate_event(event)
-        key = session_key(session_id) if session_id else user_key(user_id)
-        payload = {"chat_id": chat_id, "message_id": message_id, "data": event}
-        await self._on_own_loop(
-            self.bus.publish(key, Emit(user_id=user_id, payload=payload), buffer=True)
-        )
+        user_id = arguments.identifier("user_id", user_id, MAX_USER_ID_BYTES)
+        session_id = arguments.optional_identifier("session_id", session_id, MAX_SESSION_ID_BYTES)
+        payload = _payload(event, chat_id, message_id)
+        key = route or (session_key(session_id) if session_id else user_key(user_id))
+        emit = Emit(user_id=user_id, payload=payload, at=time.time())
+        await self._on_own_loop(self.bus.publish(key, emit, buffer=True))
+        self.stats.emits += 1
 
     async def call(
         self,
@@ -145,25 +171,49 @@ class Eventwire:
         chat_id: str | None = None,
         message_id: str | None = None,
         timeout: float | None = None,
+        route: str | None = None,
     ) -> Any:
         """Send ``event`` to one session and return the client's acknowledgement value.
 
         Raises ``SessionOffline`` (at once), ``CallTimeout``, ``ClientDisconnected``,
-        ``ClientError``, ``BrokerUnavailable``, ``EventValidationError``.
+        ``ClientError``, ``BrokerUnavailable``, ``EventValidationError``, ``InvalidArgument``
+        (e.g. a timeout outside (0, 24 h]).
         """
         validate_event(event)
-        if timeout is None:
-            timeout = self.settings.event_caller_timeout
-        payload = {"chat_id": chat_id, "message_id": message_id, "data": event}
-        return await self._on_own_loop(
-            watched(
-                self.presence,
-                session_id,
-                self._caller.call(
-                    user_id=user_id, session_id=session_id, payload=payload, timeout=timeout
-                ),
-            )
+        user_id = arguments.identifier("user_id", user_id, MAX_USER_ID_BYTES)
+        session_id = arguments.identifier("session_id", session_id, MAX_SESSION_ID_BYTES)
+        seconds = arguments.call_timeout(
+            self.settings.event_caller_timeout if timeout is None else timeout
         )
+        payload = _payload(event, chat_id, message_id)
+        call = self._caller.call(
+            user_id=user_id, session_id=session_id, payload=payload, timeout=seconds, route=route
+        )
+        started = time.monotonic()
+        outcome = "ok"
+        try:
+            return await self._on_own_loop(self._unless_broker_silent(session_id, call))
+        except EventwireError as exc:
+            outcome = exc.code
+            raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            self.stats.calls[outcome] += 1
+            self.stats.call_seconds.observe(time.monotonic() - started)
+
+    async def _unless_broker_silent(self, session_id: str, call: Coroutine[Any, Any, Any]) -> Any:
+        try:
+            return await watched(self.presence, session_id, call)
+        except SessionOffline:
+            # Presence drops a node that fell silent; a frozen broker silences every node
+            # before the connection is known lost. Only a broker that answers can say offline.
+            if await self.bus.probe():
+                raise
+            raise BrokerUnavailable(
+                f"broker unreachable: cannot tell whether session {session_id} is connected"
+            ) from None
 
     # -- presence: the cluster-wide view (eventually consistent; see README) -------------
 
@@ -188,18 +238,39 @@ class Eventwire:
         return (await self._view()).models_in_use()
 
     def event_emitter(
-        self, request_info: Mapping[str, Any], *, only_session: bool = False
+        self,
+        request_info: Mapping[str, Any],
+        *,
+        only_session: bool = False,
+        route: str | None = None,
     ) -> EventEmitter:
-        return _make_emitter(lambda: self, request_info, only_session)
+        """Open WebUI's ``__event_emitter__`` for ``request_info`` (``route``: see ``emit``)."""
+        return _make_emitter(lambda: self, request_info, only_session, route)
 
     def event_call(
-        self, request_info: Mapping[str, Any], *, timeout: float | None = None
+        self,
+        request_info: Mapping[str, Any],
+        *,
+        timeout: float | None = None,
+        route: str | None = None,
     ) -> EventCaller:
-        return _make_caller(lambda: self, request_info, timeout)
+        """Open WebUI's ``__event_call__`` for ``request_info`` (``route``: see ``emit``)."""
+        return _make_caller(lambda: self, request_info, timeout, route)
+
+
+def _payload(event: dict[str, Any], chat_id: object, message_id: object) -> dict[str, Any]:
+    return {
+        "chat_id": arguments.optional_identifier("chat_id", chat_id),
+        "message_id": arguments.optional_identifier("message_id", message_id),
+        "data": event,
+    }
 
 
 def _make_emitter(
-    use_client: Callable[[], Eventwire], request_info: Mapping[str, Any], session_only: bool
+    use_client: Callable[[], Eventwire],
+    request_info: Mapping[str, Any],
+    session_only: bool,
+    route: str | None = None,
 ) -> EventEmitter:
     _required(request_info, "user_id")
 
@@ -212,13 +283,17 @@ def _make_emitter(
             chat_id=request_info.get("chat_id"),
             message_id=request_info.get("message_id"),
             session_id=request_info.get("session_id") if session_only else None,
+            route=route,
         )
 
     return __event_emitter__
 
 
 def _make_caller(
-    use_client: Callable[[], Eventwire], request_info: Mapping[str, Any], timeout: float | None
+    use_client: Callable[[], Eventwire],
+    request_info: Mapping[str, Any],
+    timeout: float | None,
+    route: str | None = None,
 ) -> EventCaller:
     _required(request_info, "user_id")
     _required(request_info, "session_id")
@@ -233,6 +308,7 @@ def _make_caller(
                 chat_id=request_info.get("chat_id"),
                 message_id=request_info.get("message_id"),
                 timeout=timeout,
+                route=route,
             )
         except EventValidationError:
             raise

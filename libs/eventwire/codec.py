@@ -38,8 +38,10 @@ def decode(body: bytes) -> Message:
     """Parse a bus message; anything unexpected is a ``ProtocolError``."""
     try:
         raw: Any = msgpack.unpackb(body, raw=False, strict_map_key=False)
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as exc:
-        raise ProtocolError(f"undecodable message body: {exc}") from exc
+    # TypeError: a map keyed by a list or a map (unhashable in Python); ValueError covers
+    # msgpack's ExtraData, FormatError, StackError and invalid UTF-8.
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ProtocolError(f"undecodable message body: {exc or type(exc).__name__}") from exc
     if not isinstance(raw, dict):
         raise ProtocolError("message body is not a map")
     version = raw.pop("v", None)
@@ -48,7 +50,11 @@ def decode(body: bytes) -> Message:
     try:
         return _ADAPTER.validate_python(raw)
     except ValidationError as exc:
-        raise ProtocolError(f"malformed message: {exc.errors()[0]['msg']}") from exc
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"][1:])  # [0] is the kind
+        raise ProtocolError(
+            f"malformed {str(raw.get('kind'))[:40]} message: {where or 'body'}: {first['msg']}"
+        ) from exc
 
 
 def packed_size(value: Any) -> int:

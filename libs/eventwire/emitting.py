@@ -55,8 +55,10 @@ async def status(
 class Throttle:
     """Send ``chat:message:delta`` at most every ``interval`` seconds, batching the text between.
 
-    Nothing is lost: text that arrives inside the interval waits for the next send, and
-    ``flush()`` (call it when the stream ends) sends what is left.
+    Nothing is lost and nothing waits long: text that arrives inside the interval goes out with
+    the next send, or on its own once the interval has passed (a stream that pauses, e.g. for
+    an ``__event_call__``, still shows what it said); ``flush()`` (call it when the stream
+    ends) sends what is left at once.
     """
 
     def __init__(
@@ -67,15 +69,29 @@ class Throttle:
         self.event_type = event_type
         self._pending: list[str] = []
         self._last = -math.inf  # the first text goes out at once
+        self._later: asyncio.Task[None] | None = None  # sends held text once the interval ends
         self.sent = 0
 
     async def send(self, text: str) -> None:
         if text:
             self._pending.append(text)
-        if self._pending and time.monotonic() - self._last >= self.interval:
+        if not self._pending:
+            return
+        wait = self.interval - (time.monotonic() - self._last)
+        if wait <= 0:
             await self.flush()
+        elif self._later is None:
+            self._later = asyncio.get_running_loop().create_task(self._flush_after(wait))
+
+    async def _flush_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._later = None
+        await self.flush()
 
     async def flush(self) -> None:
+        later, self._later = self._later, None
+        if later is not None and later is not asyncio.current_task():
+            later.cancel()
         if not self._pending:
             return
         content, self._pending = "".join(self._pending), []

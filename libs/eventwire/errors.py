@@ -34,6 +34,12 @@ class EventValidationError(EventwireError, ValueError):
     code = "invalid_event"
 
 
+class InvalidArgument(EventwireError, ValueError):
+    """An SDK call got an argument of the wrong type or out of range (the message names it)."""
+
+    code = "invalid_argument"
+
+
 class PayloadTooLarge(EventwireError, ValueError):
     """A payload is larger than the configured limit."""
 
@@ -136,12 +142,28 @@ class CallCancelled(CallError):
     code = "cancelled"
 
 
+# -- raised by workers running plugins; a run's error event carries the code ----------------
+
+
+class PluginNotLoaded(PluginError):
+    """The plugin's file is there but did not load; the message says why."""
+
+    code = "plugin_not_loaded"
+
+
+class InvalidToolArguments(PluginError):
+    """A tool call's arguments are not the tool method's declared parameters."""
+
+    code = "invalid_arguments"
+
+
 _BY_CODE: dict[str, type[EventwireError]] = {
     cls.code: cls
     for cls in (
         EventwireError,
         ConfigurationError,
         EventValidationError,
+        InvalidArgument,
         PayloadTooLarge,
         ProtocolError,
         AuthenticationError,
@@ -159,6 +181,8 @@ _BY_CODE: dict[str, type[EventwireError]] = {
         ClientDisconnected,
         ClientError,
         CallCancelled,
+        PluginNotLoaded,
+        InvalidToolArguments,
     )
 }
 
@@ -173,6 +197,7 @@ def error_from_code(code: str, message: str = "") -> EventwireError:
 HTTP_STATUS: dict[str, int] = {
     ConfigurationError.code: 500,
     EventValidationError.code: 422,
+    InvalidArgument.code: 422,
     PayloadTooLarge.code: 413,
     AuthenticationError.code: 401,
     PermissionDenied.code: 403,
@@ -184,6 +209,8 @@ HTTP_STATUS: dict[str, int] = {
     Unroutable.code: 404,
     CallTimeout.code: 504,
     PluginError.code: 502,
+    PluginNotLoaded.code: 502,
+    InvalidToolArguments.code: 422,
 }
 
 

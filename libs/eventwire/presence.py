@@ -13,7 +13,9 @@ Rules a replica follows:
   snapshot, which replaces everything known about it;
 - a node silent for longer than the TTL is dropped with all its sessions, and those sessions
   are remembered as *lost* for a while, so calls aimed at them fail at once;
-- a node's own sessions (``own``) are applied locally and never expire.
+- a node's own sessions (``own``) are applied locally and never expire;
+- a node that says it is draining keeps its sessions (its sockets are reconnecting elsewhere)
+  until it leaves; ``handoff_sources`` names the draining nodes a user still has sessions on.
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .protocol import PresenceBeat, PresenceChange, PresenceSnapshot, PresentSession
+from .protocol import (
+    PresenceBeat,
+    PresenceChange,
+    PresenceDraining,
+    PresenceSnapshot,
+    PresentSession,
+)
 
 log = logging.getLogger(__name__)
 
-Announcement = PresenceChange | PresenceBeat | PresenceSnapshot
+Announcement = PresenceChange | PresenceBeat | PresenceSnapshot | PresenceDraining
 
 
 class Presence(Protocol):
@@ -58,6 +66,7 @@ class _Node:
     sync_asked_at: float | None = None
     sids: set[str] = field(default_factory=set)
     parts: list[PresentSession] | None = None  # a snapshot being assembled
+    draining: str | None = None  # the queue a draining node takes handoff requests on
 
 
 class Replica:
@@ -107,6 +116,16 @@ class Replica:
     def __len__(self) -> int:
         return len(self._sessions)
 
+    def handoff_sources(self, user_id: str) -> dict[str, str]:
+        """Draining nodes (other than this one) holding sessions of ``user_id``: node -> queue."""
+        sources: dict[str, str] = {}
+        for sid in self._by_user.get(user_id, ()):
+            node_id = self._sessions[sid][0]
+            node = self._nodes.get(node_id)
+            if node is not None and node.draining is not None and not node.local:
+                sources[node_id] = node.draining
+        return sources
+
     def pending_sync(self) -> set[str]:
         return {n for n, node in self._nodes.items() if node.out_of_sync}
 
@@ -144,6 +163,10 @@ class Replica:
                     node.out_of_sync = True
             case PresenceSnapshot():
                 self._snapshot(message.node_id, node, message)
+            case PresenceDraining():  # a draining node's heartbeat
+                node.draining = message.queue
+                if message.seq != node.seq:
+                    node.out_of_sync = True
         return self._wants_sync(node, now)
 
     def _change(self, node_id: str, node: _Node, message: PresenceChange) -> None:

@@ -26,6 +26,7 @@ from .presence import Replica
 from .protocol import (
     PresenceBeat,
     PresenceChange,
+    PresenceDraining,
     PresenceSnapshot,
     PresenceSync,
 )
@@ -60,6 +61,7 @@ class BusPresence:
         self._dispatch.on(PresenceChange, self._heard)
         self._dispatch.on(PresenceBeat, self._heard)
         self._dispatch.on(PresenceSnapshot, self._heard)
+        self._dispatch.on(PresenceDraining, self._heard)
         self._inbox: Inbox | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._watchers: defaultdict[str, set[Callable[[], None]]] = defaultdict(set)
@@ -152,7 +154,9 @@ class BusPresence:
             self._on_sync(message)
 
     async def _heard(
-        self, _key: str, message: PresenceChange | PresenceBeat | PresenceSnapshot
+        self,
+        _key: str,
+        message: PresenceChange | PresenceBeat | PresenceSnapshot | PresenceDraining,
     ) -> None:
         if self.view.receive(message, asyncio.get_running_loop().time()):
             await self._ask(message.node_id)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigurationError
+from .topology import MAX_CALL_TIMEOUT
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 DEV_SECRET = "t0p-s3cr3t"  # Open WebUI's own default: public, so anyone can forge a token with it
@@ -29,7 +31,9 @@ class Settings(BaseSettings):
     amqp_url: str = Field(
         DEFAULT_AMQP_URL,
         validation_alias=AliasChoices("AMQP_URL", "amqp_url"),
-        description="Broker URL; memory:// runs an in-process bus (one process only).",
+        description="Broker URL, or several comma-separated (the nodes of a RabbitMQ cluster: "
+        "tried in order, and the next on connection loss); memory:// runs an in-process bus "
+        "(one process only).",
     )
     webui_secret_key: SecretStr = Field(
         SecretStr(DEV_SECRET),
@@ -39,6 +43,7 @@ class Settings(BaseSettings):
     event_caller_timeout: float = Field(
         300.0,
         gt=0,
+        le=MAX_CALL_TIMEOUT,
         validation_alias=AliasChoices("WEBSOCKET_EVENT_CALLER_TIMEOUT", "event_caller_timeout"),
         description="Seconds an __event_call__ waits for the client's answer.",
     )
@@ -52,6 +57,30 @@ class Settings(BaseSettings):
     )
     outbox_limit: int = Field(
         10_000, ge=0, description="Emits held while the broker is unreachable; more fail."
+    )
+    outbox_max_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=0,
+        description="Bytes (encoded bodies and keys) the outbox holds at most; more fail.",
+    )
+    heartbeat: int = Field(
+        2,
+        ge=1,
+        le=60,
+        description="AMQP heartbeat (s) negotiated with the broker, and how often this process "
+        "checks that the broker still answers.",
+    )
+    broker_timeout: float = Field(
+        3.0,
+        gt=0,
+        le=60,
+        description="Seconds the broker has to confirm a publish, answer a liveness check or "
+        "complete a connection handshake before it counts as unreachable.",
+    )
+    node_queue_type: Literal["auto", "classic", "quorum"] = Field(
+        "auto",
+        description="Edge node queues: classic, or quorum (survive a cluster node's loss); "
+        "auto = quorum when AMQP_URL lists several brokers.",
     )
     node_queue_expires: float = Field(
         15.0,
@@ -77,6 +106,25 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Seconds a process waits for the broker at start-up."
     )
     log_level: str = Field("INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="Log lines as text, or one JSON object per line (time, level, logger, "
+        "message, node_id, user_id, session_id, task_id).",
+    )
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _broker_urls(cls, value: str) -> str:
+        urls = [u.strip() for u in value.split(",") if u.strip()]
+        if not urls:
+            raise ValueError("AMQP_URL is empty")
+        memory = [u for u in urls if u.startswith("memory://")]
+        if memory and len(urls) > 1:
+            raise ValueError("memory:// is one in-process bus: it cannot be listed with others")
+        for url in urls:
+            if not url.startswith(("memory://", "amqp://", "amqps://")):
+                raise ValueError(f"broker URL must be amqp://, amqps:// or memory://: {url!r}")
+        return ",".join(urls)
 
     @model_validator(mode="after")
     def _presence_ttl_outlives_heartbeats(self) -> Settings:
@@ -93,9 +141,22 @@ class Settings(BaseSettings):
         return self.amqp_url.startswith("memory://")
 
     @property
+    def amqp_urls(self) -> list[str]:
+        """Every broker ``AMQP_URL`` lists, in the order they are tried."""
+        return self.amqp_url.split(",")
+
+    @property
+    def quorum_node_queues(self) -> bool:
+        if self.node_queue_type == "auto":
+            return len(self.amqp_urls) > 1
+        return self.node_queue_type == "quorum"
+
+    @property
     def broker_is_local(self) -> bool:
         """The bus stays on this machine: ``memory://``, or a broker on a loopback host."""
-        return self.uses_memory_bus or is_loopback_host(urlsplit(self.amqp_url).hostname or "")
+        return self.uses_memory_bus or all(
+            is_loopback_host(urlsplit(url.strip()).hostname or "") for url in self.amqp_urls
+        )
 
 
 def is_loopback_host(host: str) -> bool:
@@ -119,7 +180,8 @@ def refuse_default_secret(settings: Settings, *, what: str, listen_host: str | N
     if listen_host is not None and not is_loopback_host(listen_host):
         where = f"listening on {listen_host!r}"
     elif not settings.broker_is_local:
-        where = f"with the broker at {urlsplit(settings.amqp_url).hostname!r}"
+        hosts = [urlsplit(url.strip()).hostname for url in settings.amqp_urls]
+        where = f"with the broker at {', '.join(repr(h) for h in hosts)}"
     else:
         return
     raise ConfigurationError(

@@ -42,6 +42,11 @@ class Child(JsonLinesProc):
 
     request_timeout = REQUEST_TIMEOUT
 
-    def __init__(self, module: str, *args: str, env: dict[str, str], name: str) -> None:
-        # A line limit that fits a phase's samples on one line.
-        super().__init__(sys.executable, "-m", module, *args, env=env, name=name, limit=LINE_LIMIT)
+    def __init__(
+        self, module: str, *args: str, env: dict[str, str], name: str, python: str = ""
+    ) -> None:
+        # A line limit that fits a phase's samples on one line. ``python``: another interpreter
+        # (Open WebUI's own virtualenv, for its room-channel manager at its pinned versions).
+        super().__init__(
+            python or sys.executable, "-m", module, *args, env=env, name=name, limit=LINE_LIMIT
+        )

@@ -2,7 +2,10 @@
 
 ``--system eventwire``: the SDK (``Eventwire.emit`` / ``Eventwire.call``), configured from the
 environment like any worker. ``--system socketio``: python-socketio's write-only
-``AsyncAioPikaManager``. ``--system rpc``: a bare aio-pika request/reply client (the floor).
+``AsyncAioPikaManager``. ``--system owui``: Open WebUI's write-only room-channel manager (run by
+Open WebUI's own interpreter). ``--system manager``: eventwire's write-only ``EventwireManager``
+(emits and calls as python-socketio code would). ``--system rpc``: a bare aio-pika
+request/reply client (the floor).
 """
 
 from __future__ import annotations
@@ -56,6 +59,38 @@ async def socketio_sender(channel: str) -> AsyncIterator[dict[str, Any]]:
     finally:
         if manager.publisher_connection is not None:
             await manager.publisher_connection.close()
+
+
+@contextlib.asynccontextmanager
+async def owui_sender(channel: str) -> AsyncIterator[dict[str, Any]]:
+    from tests.bench.servers import owui_manager
+
+    manager = owui_manager(channel, write_only=True)
+
+    async def send(seq: int, user: str, t: int) -> None:
+        await manager.emit("events", drive.payload(drive.delta_event(seq, t)), room=f"user.{user}")
+
+    yield {"send": send}
+
+
+@contextlib.asynccontextmanager
+async def manager_sender(channel: str) -> AsyncIterator[dict[str, Any]]:
+    from eventwire_edge.sio import EventwireManager
+
+    manager = EventwireManager(os.environ["AMQP_URL"], channel=channel, write_only=True)
+    await manager.start()
+
+    async def send(seq: int, user: str, t: int) -> None:
+        await manager.emit("events", drive.payload(drive.delta_event(seq, t)), room=f"user.{user}")
+
+    async def call(seq: int, user: str, sid: str, t: int, timeout: float) -> Any:
+        event = {"type": "confirmation", "data": {"title": "bench", "s": seq, "t": t}}
+        return await manager.call("events", drive.payload(event), to=sid, timeout=timeout)
+
+    try:
+        yield {"send": send, "call": call}
+    finally:
+        await manager.close()
 
 
 class RpcClient:
@@ -113,7 +148,9 @@ async def timed_at_rate(one: Any, count: int, rate: float, duration: float) -> d
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--system", choices=["eventwire", "socketio", "rpc"], required=True)
+    parser.add_argument(
+        "--system", choices=["eventwire", "socketio", "owui", "manager", "rpc"], required=True
+    )
     parser.add_argument("--channel", default="eventwire-bench")
     args = parser.parse_args()
 
@@ -129,7 +166,13 @@ async def main() -> None:
             await serve({"rpc": rpc_rate}, {})
         return
 
-    sender = eventwire_sender() if args.system == "eventwire" else socketio_sender(args.channel)
+    senders = {
+        "eventwire": eventwire_sender,
+        "socketio": lambda: socketio_sender(args.channel),
+        "owui": lambda: owui_sender(args.channel),
+        "manager": lambda: manager_sender(args.channel),
+    }
+    sender = senders[args.system]()
     async with sender as ops:
         send = ops["send"]
 

@@ -42,6 +42,15 @@ class Options:
     soak_rate: float = 500.0
     stall_seconds: float = 10.0
     edge_loop: str = ""  # EVENTWIRE_LOOP for edge nodes ("" = their default)
+    redis_url: str = "redis://127.0.0.1:6379/0"  # Open WebUI's room channels (the peer)
+    storm_clients: int = 5000  # sockets on the server a reconnect storm kills
+    emitter_counts: tuple[int, ...] = (1, 2, 4)  # emitter processes in the emitters scenario
+
+
+# Open WebUI's own virtualenv (make openwebui-venv): the peer runs its code at its pins.
+OWUI_PYTHON = os.environ.get(
+    "EVENTWIRE_BENCH_OWUI_PYTHON", str(ROOT / ".venv-openwebui/bin/python")
+)
 
 
 class Lab:
@@ -56,6 +65,7 @@ class Lab:
             "WEBUI_SECRET_KEY": SECRET,
             "EVENTWIRE_NAMESPACE": self.namespace,
             "EVENTWIRE_LOG_LEVEL": "WARNING",
+            "REDIS_URL": opts.redis_url,
             "PYTHONPATH": os.pathsep.join(
                 p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
             ),
@@ -71,8 +81,10 @@ class Lab:
     async def edge(self) -> EdgeProc:
         return await self.start(EdgeProc(self.env, name=f"edge{len(self.procs)}"))
 
-    async def child(self, module: str, *args: str, name: str) -> Child:
-        return await self.start(Child(f"tests.bench.{module}", *args, env=self.env, name=name))
+    async def child(self, module: str, *args: str, name: str, python: str = "") -> Child:
+        return await self.start(
+            Child(f"tests.bench.{module}", *args, env=self.env, name=name, python=python)
+        )
 
     async def loads(self) -> list[Child]:
         return list(

@@ -1,6 +1,7 @@
 """A load process: holds light clients and records when each benchmark event arrives.
 
-Requests: ``connect`` (clients to open), ``reset``, ``report`` (what arrived since the last
+Requests: ``connect`` (clients to open), ``storm`` (the clients of a killed server reconnect
+elsewhere), ``reset``, ``report`` (what arrived since the last
 reset), ``count``, ``close``. Events carry ``data.data = {"s": seq, "t": monotonic ns}``.
 """
 
@@ -16,6 +17,10 @@ import aiohttp
 from tests.bench.control import now_ns, run
 from tests.bench.wsclient import LightClient
 from tests.support.procs import serve
+
+
+def _ws(url: str) -> str:
+    return url.replace("http://", "ws://", 1).rstrip("/")
 
 
 class Load:
@@ -65,6 +70,27 @@ class Load:
             "clients": [[c.user, c.sid, c.url] for c in opened],
         }
 
+    async def storm(
+        self, urls: list[str], dead: str, concurrency: int = 500, timeout: float = 120.0
+    ) -> dict[str, Any]:
+        """Every client that was on ``dead`` (now killed) reconnects to one of ``urls``, all
+        at once (bounded by ``concurrency``), as tabs do when their edge dies."""
+        if self.http is None:
+            raise RuntimeError("connect first")
+        http = self.http
+        gate = asyncio.Semaphore(concurrency)
+        victims = [c for c in self.clients if c.url.startswith(_ws(dead))]
+        started = time.perf_counter()
+
+        async def one(i: int, client: LightClient) -> None:
+            async with asyncio.timeout(timeout):
+                await client.dropped.wait()  # noticed the dead edge, as the browser does
+            async with gate:
+                await client.reconnect(http, urls[i % len(urls)])
+
+        await asyncio.gather(*(one(i, c) for i, c in enumerate(victims)))
+        return {"reconnected": len(victims), "seconds": time.perf_counter() - started}
+
     async def reset(self) -> dict[str, Any]:
         self.seqs, self.recv, self.lat = array("q"), array("q"), array("q")
         self.calls = 0
@@ -98,6 +124,7 @@ async def main() -> None:
     load = Load()
     handlers = {
         "connect": load.connect,
+        "storm": load.storm,
         "reset": load.reset,
         "count": load.count,
         "report": load.report,

@@ -18,6 +18,67 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def server_cpu_us(run: dict[str, Any] | None) -> float | None:
+    """CPU of the K servers (edges or python-socketio servers) per delivered event."""
+    cpu = _get(run or {}, "max", "cpu_us_per_event")
+    if not cpu:
+        return None
+    return sum(v for name, v in cpu.items() if name.startswith(("edge", "sio")))
+
+
+def emitter_cpu_us(run: dict[str, Any] | None) -> float | None:
+    value = _get(run or {}, "max", "cpu_us_per_event", "emitter")
+    return float(value) if value is not None else None
+
+
+def _peer_rows(emit: dict[str, Any]) -> list[tuple[str, float | None, str, float, str]]:
+    """Issue 13: every figure as a ratio to Open WebUI's own multi-replica manager (owui)."""
+    rows: list[tuple[str, float | None, str, float, str]] = []
+    for k in (2, 4):
+        ew, ow = _get(emit, "eventwire", k), _get(emit, "owui", k)
+        rows.append(
+            (
+                f"max delivered events/s K={k} / Open WebUI room channels",
+                _ratio(_get(ew or {}, "max", "throughput"), _get(ow or {}, "max", "throughput")),
+                ">=",
+                1.3,
+                "x",
+            )
+        )
+        rows.append(
+            (
+                f"edge CPU per delivered event K={k} / room channels",
+                _ratio(server_cpu_us(ew), server_cpu_us(ow)),
+                "<=",
+                0.8,
+                "x",
+            )
+        )
+    ew2, ow2 = _get(emit, "eventwire", 2), _get(emit, "owui", 2)
+    rows.append(
+        (
+            "SDK CPU per emit / room channels' emitter (K=2)",
+            _ratio(emitter_cpu_us(ew2), emitter_cpu_us(ow2)),
+            "<=",
+            0.7,
+            "x",
+        )
+    )
+    rows.append(
+        (
+            "p99 at 500/s K=4 / room channels p99",
+            _ratio(
+                _get(emit, "eventwire", 4, "at_rate", "latency_ms", "p99"),
+                _get(emit, "owui", 4, "at_rate", "latency_ms", "p99"),
+            ),
+            "<=",
+            1.0,
+            "x",
+        )
+    )
+    return rows
+
+
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """The issue's targets, each with the measured value, its threshold and whether it holds."""
     emit = results.get("emit", {})
@@ -35,6 +96,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             _get(results, "connections", "socketio", sizes[-1], "bytes_per_connection"),
         )
     soak = results.get("soak")
+    peer = _peer_rows(emit)
+    storm = _get(results, "storm", "eventwire")
+    conn_ratio = None
+    if sizes:
+        ew_c = _get(results, "connections", "eventwire", sizes[-1], "connects_per_s")
+        sio_c = _get(results, "connections", "socketio", sizes[-1], "connects_per_s")
+        conn_ratio = _ratio(ew_c, sio_c)
     rows = [
         ("emit throughput K=4 / baseline K=4", _ratio(ew4, sio4), ">=", 3.0, "x"),
         ("emit throughput K=4 / eventwire K=1", _ratio(ew4, ew1), ">=", 0.8, "x"),
@@ -54,6 +122,16 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "<=",
             0.10,
             "fraction",
+        ),
+        *peer,
+        ("connects per second to one edge / plain python-socketio", conn_ratio, ">=", 1.0, "x"),
+        (
+            f"reconnect storm ({storm['clients'] if storm else '-'} sockets, one of two edges "
+            "killed): all back and receiving",
+            storm and storm["receiving_seconds"],
+            "<=",
+            10.0,
+            "s",
         ),
     ]
     out = []
@@ -84,6 +162,80 @@ def _f(value: float | None, digits: int = 2) -> str:
 
 def _x(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
+
+
+def _spread_and_storm(results: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    spread = results.get("emitters") or {}
+    if spread:
+        lines += [
+            "**Emitter processes** (K=2 servers, one burst split across E emitters): aggregate "
+            "delivered events/s, and CPU per delivered event in the servers and the emitters.",
+            "",
+            "| system | E | delivered ev/s | server CPU µs/ev | emitter CPU µs/ev | undelivered |",
+            "|---|---|---|---|---|---|",
+        ]
+        for system, runs in spread.items():
+            for count, run in sorted(runs.items(), key=lambda kv: int(kv[0])):
+                lines.append(
+                    f"| {system} | {count} | {_f(run['throughput'], 0)} | "
+                    f"{_f(run['server_cpu_us_per_event'], 0)} | "
+                    f"{_f(run['emitter_cpu_us_per_event'], 0)} | {run['undelivered']} |"
+                )
+        lines.append("")
+    storms = results.get("storm") or {}
+    if storms:
+        lines += [
+            "**Reconnect storm**: every socket of a SIGKILLed server reconnects to the other one "
+            "at once; seconds from the kill until all are connected, and until every user has "
+            "received an event again.",
+            "",
+            "| system | sockets | reconnected | all connected s | all receiving s | undelivered |",
+            "|---|---|---|---|---|---|",
+        ]
+        for system, run in storms.items():
+            lines.append(
+                f"| {system} | {run['clients']} | {run['reconnected']} | "
+                f"{_f(run['reconnect_seconds'])} | {_f(run['receiving_seconds'])} | "
+                f"{run['undelivered']} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _peer_table(emit: dict[str, Any], ks: list[int]) -> list[str]:
+    """eventwire beside Open WebUI 0.12.4's own multi-replica manager, figure by figure."""
+    if not emit.get("owui"):
+        return []
+    lines = [
+        "**Against Open WebUI's own scaling** (python-socketio + `AsyncRedisRoomChannelManager`, "
+        "one Redis channel per room, loaded from the installed `open-webui` 0.12.4 in its own "
+        "virtualenv with the python-socketio and redis it pins; its write-only emitter). CPU from "
+        "the processes' own CPU times over the burst, per delivered event.",
+        "",
+        "| K | eventwire max ev/s | room channels | ratio | server CPU µs/ev eventwire / "
+        "room channels | ratio | emitter CPU µs/ev eventwire / room channels | ratio "
+        "| p50 / p99 ms eventwire | room channels | p99 ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for k in ks:
+        ew, ow = _get(emit, "eventwire", k) or {}, _get(emit, "owui", k) or {}
+        if not ow:
+            continue
+        ew_max, ow_max = _get(ew, "max", "throughput"), _get(ow, "max", "throughput")
+        ew_cpu, ow_cpu = server_cpu_us(ew), server_cpu_us(ow)
+        ew_em, ow_em = emitter_cpu_us(ew), emitter_cpu_us(ow)
+        ew_lat = _get(ew, "at_rate", "latency_ms") or {}
+        ow_lat = _get(ow, "at_rate", "latency_ms") or {}
+        lines.append(
+            f"| {k} | {_f(ew_max, 0)} | {_f(ow_max, 0)} | {_x(_ratio(ew_max, ow_max))} | "
+            f"{_f(ew_cpu, 0)} / {_f(ow_cpu, 0)} | {_x(_ratio(ew_cpu, ow_cpu))} | "
+            f"{_f(ew_em, 0)} / {_f(ow_em, 0)} | {_x(_ratio(ew_em, ow_em))} | "
+            f"{_f(ew_lat.get('p50'))} / {_f(ew_lat.get('p99'))} | "
+            f"{_f(ow_lat.get('p50'))} / {_f(ow_lat.get('p99'))} | "
+            f"{_x(_ratio(ew_lat.get('p99'), ow_lat.get('p99')))} |"
+        )
+    return [*lines, ""]
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -134,6 +286,9 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{_f(fl['p50'])} / {_f(fl['p99'])} | | | | |"
             )
         lines.append("")
+        lines += _peer_table(emit, results["config"]["ks"])
+    lines += _spread_and_storm(results)
+    lines += _manager_lines(results)
     calls = results.get("calls")
     if calls and "eventwire" in calls:
         ew, bare = calls["eventwire"]["rtt_ms"], _get(calls, "rpc", "rtt_ms") or {}
@@ -205,6 +360,54 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _servers_cpu(run: dict[str, Any]) -> float | None:
+    """CPU of every socket.io server process per delivered event (µs), summed over servers."""
+    cpu = _get(run, "max", "cpu_us_per_event")
+    if not cpu:
+        return None
+    return sum(v for name, v in cpu.items() if name.startswith("sio"))
+
+
+def _manager_lines(results: dict[str, Any]) -> list[str]:
+    """python-socketio servers on EventwireManager against the same on AsyncAioPikaManager."""
+    emit = results.get("emit", {})
+    if not emit.get("manager"):
+        return []
+    lines = [
+        "**python-socketio on `EventwireManager` vs `AsyncAioPikaManager`**: the same "
+        "python-socketio servers, clients and write-only emitter, only `client_manager` "
+        "differs. Server CPU = every server process's CPU per delivered event, summed.",
+        "",
+        "| K | manager max ev/s | AioPika max ev/s | ratio | manager p50 / p99 ms "
+        "| AioPika p50 / p99 ms | server CPU µs/event manager / AioPika | CPU ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for k in results["config"]["ks"]:
+        ew, sio = _get(emit, "manager", k) or {}, _get(emit, "socketio", k) or {}
+        ew_max, sio_max = _get(ew, "max", "throughput"), _get(sio, "max", "throughput")
+        ew_lat = _get(ew, "at_rate", "latency_ms") or {}
+        sio_lat = _get(sio, "at_rate", "latency_ms") or {}
+        ew_cpu, sio_cpu = _servers_cpu(ew), _servers_cpu(sio)
+        lines.append(
+            f"| {k} | {_f(ew_max, 0)} | {_f(sio_max, 0)} | {_x(_ratio(ew_max, sio_max))} | "
+            f"{_f(ew_lat.get('p50'))} / {_f(ew_lat.get('p99'))} | "
+            f"{_f(sio_lat.get('p50'))} / {_f(sio_lat.get('p99'))} | "
+            f"{_f(ew_cpu, 0)} / {_f(sio_cpu, 0)} | {_x(_ratio(ew_cpu, sio_cpu))} |"
+        )
+    manager_call = _get(results, "calls", "manager")
+    if manager_call:
+        rtt, rpc = manager_call["rtt_ms"], _get(results, "calls", "rpc", "rtt_ms") or {}
+        lines += [
+            "",
+            f"`call()` from a write-only `EventwireManager` at {manager_call['rate']:g} calls/s "
+            f"(AsyncAioPikaManager cannot): p50 / p90 / p99 {_f(rtt['p50'])} / "
+            f"{_f(rtt['p90'])} / {_f(rtt['p99'])} ms, {manager_call['answered']} answered, "
+            f"{sum(manager_call['errors'].values())} errors; p50 = "
+            f"{_x(_ratio(rtt['p50'], rpc.get('p50')))} the bare aio-pika round trip.",
+        ]
+    return [*lines, ""]
+
+
 def _legend(ax: Any, size: int) -> None:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=size)
@@ -223,12 +426,14 @@ def plot(results: dict[str, Any], path: Path) -> None:
     xs = list(range(len(ks)))
 
     ax = axes[0][0]
+    bars = width * 2 / 3
     for offset, system, label in (
-        (-width / 2, "eventwire", "eventwire"),
-        (width / 2, "socketio", "AsyncAioPikaManager"),
+        (-bars, "eventwire", "eventwire"),
+        (0.0, "manager", "python-socketio on EventwireManager"),
+        (bars, "socketio", "AsyncAioPikaManager"),
     ):
         values = [_get(emit, system, k, "max", "throughput") or 0 for k in ks]
-        ax.bar([x + offset for x in xs], values, width, label=label)
+        ax.bar([x + offset for x in xs], values, bars, label=label)
     floor = _get(emit, "floor", 1, "max", "throughput")
     if floor:
         ax.axhline(floor, color="gray", linestyle="--", label="1 python-socketio, no broker")
@@ -240,6 +445,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ax = axes[0][1]
     for system, label, marker in (
         ("eventwire", "eventwire", "o"),
+        ("manager", "EventwireManager", "^"),
         ("socketio", "AsyncAioPikaManager", "s"),
     ):
         for q, style in (("p50", "-"), ("p99", "--")):
@@ -255,7 +461,11 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     ax = axes[0][2]
     calls = results.get("calls", {})
-    for name, label in (("eventwire", "eventwire __event_call__"), ("rpc", "bare aio-pika RTT")):
+    for name, label in (
+        ("eventwire", "eventwire __event_call__"),
+        ("manager", "EventwireManager call()"),
+        ("rpc", "bare aio-pika RTT"),
+    ):
         samples = sorted(_get(calls, name, "rtt_us") or [])
         if samples:
             ax.plot(

@@ -19,10 +19,10 @@ from typing import Any
 from yarl import URL
 
 from tests.bench import report, scenarios
-from tests.bench.lab import ROOT, Options
+from tests.bench.lab import OWUI_PYTHON, ROOT, Options
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("emit", "calls", "connections", "soak")
+SCENARIOS = ("emit", "emitters", "calls", "connections", "storm", "soak")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -36,7 +36,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--only", default=",".join(SCENARIOS), help="comma list of " + ", ".join(SCENARIOS)
     )
     p.add_argument(
-        "--systems", default="eventwire,socketio,floor", help="emit systems to run (comma list)"
+        "--systems",
+        default="eventwire,owui,manager,socketio,floor",
+        help="emit systems to run (comma list; owui = Open WebUI's room channels, manager = "
+        "python-socketio on EventwireManager)",
     )
     p.add_argument("--ks", default=None, help="edge process counts, e.g. 1,2,4")
     p.add_argument("--clients", type=int, help="connected clients in the emit scenarios")
@@ -60,6 +63,7 @@ def options(args: argparse.Namespace) -> Options:
     if args.quick:
         opts.clients, opts.ks, opts.rate_seconds, opts.burst = 200, (1, 2), 3.0, 3000
         opts.call_seconds, opts.conn_sizes, opts.soak_seconds = 3.0, (500,), 15.0
+        opts.storm_clients, opts.emitter_counts = 1000, (1, 2)
     if args.ks:
         opts.ks = tuple(int(k) for k in args.ks.split(","))
     if args.conn_sizes:
@@ -136,12 +140,18 @@ async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any
     results["machine"]["rabbitmq"] = await rabbitmq_version(opts.amqp_url)
     began = time.monotonic()
     if "emit" in only:
-        emit: dict[str, dict[str, Any]] = {"eventwire": {}, "socketio": {}, "floor": {}}
+        emit: dict[str, dict[str, Any]] = {
+            "eventwire": {},
+            "owui": {},
+            "manager": {},
+            "socketio": {},
+            "floor": {},
+        }
         if "floor" in systems:
             log("emit: python-socketio single process (floor)")
             emit["floor"]["1"] = await scenarios.emit(opts, "floor", 1)
         for k in opts.ks:
-            for system in ("eventwire", "socketio"):
+            for system in ("eventwire", "owui", "manager", "socketio"):
                 if system not in systems:
                     continue
                 log(f"emit: {system} K={k}")
@@ -153,6 +163,9 @@ async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any
             "eventwire": await scenarios.calls(opts),
             "rpc": await scenarios.rpc_floor(opts),
         }
+        if "manager" in systems:
+            log("calls: call() from a write-only EventwireManager")
+            results["calls"]["manager"] = await scenarios.calls(opts, "manager")
     if "connections" in only:
         conns: dict[str, dict[str, Any]] = {"eventwire": {}, "socketio": {}}
         for n in opts.conn_sizes:
@@ -160,6 +173,7 @@ async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any
                 log(f"connections: {n} idle clients to one {label} server")
                 conns[label][str(n)] = await scenarios.connections(opts, system, n)
         results["connections"] = conns
+    await _scaling(opts, only, systems, results)
     if "soak" in only:
         log(f"soak: {opts.soak_seconds:g} s at {opts.soak_rate:g}/s")
         results["soak"] = await scenarios.soak(opts)
@@ -167,6 +181,26 @@ async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any
     results["machine"]["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
     results["targets"] = report.targets(results)
     return results
+
+
+async def _scaling(
+    opts: Options, only: set[str], systems: set[str], results: dict[str, Any]
+) -> None:
+    """Issue 13's scaling figures, for eventwire and Open WebUI's own manager."""
+    peers = [s for s in ("eventwire", "owui") if s in systems]
+    if "emitters" in only:
+        spread_: dict[str, dict[str, Any]] = {s: {} for s in peers}
+        for system in peers:
+            for count in opts.emitter_counts:
+                log(f"emitters: {system}, {count} emitter processes, K=2")
+                spread_[system][str(count)] = await scenarios.emitters(opts, system, count)
+        results["emitters"] = spread_
+    if "storm" in only:
+        storms: dict[str, Any] = {}
+        for system in peers:
+            log(f"storm: {opts.storm_clients} sockets on a killed {system} server reconnect")
+            storms[system] = await scenarios.storm(opts, system, opts.storm_clients)
+        results["storm"] = storms
 
 
 def write(results: dict[str, Any], out: Path, name: str) -> str:
@@ -186,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown scenarios {sorted(unknown)}; choose from {SCENARIOS}")
     systems = {s.strip() for s in args.systems.split(",") if s.strip()}
+    if "owui" in systems and not Path(OWUI_PYTHON).is_file():
+        raise SystemExit(
+            f"the Open WebUI peer needs Open WebUI's virtualenv ({OWUI_PYTHON}): "
+            "run `make openwebui-venv`, or leave it out with --systems eventwire,socketio,floor"
+        )
     results = asyncio.run(run(opts, only, systems))
     print(write(results, args.out, args.name))
     log(f"wrote {args.out}/{args.name}.{{json,md,png}} in {results['seconds']:.0f} s")

@@ -1,5 +1,6 @@
-"""The scenarios: targeted emits (eventwire, the AsyncAioPikaManager baseline, the no-broker
-floor), calls against the bare aio-pika round trip, idle connections, and the soak."""
+"""The scenarios: targeted emits (eventwire, python-socketio servers on eventwire's manager,
+the AsyncAioPikaManager baseline, the no-broker floor), calls against the bare aio-pika round
+trip, idle connections, and the soak."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from tests.bench.control import Child
 from tests.bench.lab import (
+    OWUI_PYTHON,
     Options,
     connect,
     cpu_seconds,
@@ -26,15 +28,26 @@ from tests.bench.lab import (
 RATE_SEQ, BURST_SEQ, WARM_SEQ = 0, 10_000_000, 20_000_000
 
 
+def python_for(system: str) -> str:
+    """Open WebUI's peer runs in Open WebUI's virtualenv; everything else in ours."""
+    return OWUI_PYTHON if system == "owui" else ""
+
+
 async def _servers(the_lab: Any, system: str, k: int) -> list[str]:
     if system == "eventwire":
         edges = await asyncio.gather(*(the_lab.edge() for _ in range(k)))
         return [e.url for e in edges]
-    manager = "aiopika" if system == "socketio" else "none"
+    manager = {"socketio": "aiopika", "owui": "owui", "manager": "eventwire"}.get(system, "none")
     servers = await asyncio.gather(
         *(
             the_lab.child(
-                "servers", "--manager", manager, "--channel", the_lab.namespace, name=f"sio{i}"
+                "servers",
+                "--manager",
+                manager,
+                "--channel",
+                the_lab.namespace,
+                name=f"sio{i}",
+                python=python_for(system),
             )
             for i in range(k)
         )
@@ -56,7 +69,9 @@ async def _warm(sender: Child, loads: list[Child], names: list[str], stall: floa
 
 async def emit(opts: Options, system: str, k: int) -> dict[str, Any]:
     """``system``: eventwire (K edges), socketio (K AsyncAioPikaManager servers + write-only
-    emitter), floor (one plain python-socketio server emitting to its own clients)."""
+    emitter), owui (K servers on Open WebUI's AsyncRedisRoomChannelManager + its write-only
+    emitter), manager (K python-socketio servers on EventwireManager + write-only emitter),
+    floor (one plain python-socketio server emitting to its own clients)."""
     async with lab(opts) as the_lab:
         urls = await _servers(the_lab, system, k)
         loads = await the_lab.loads()
@@ -66,7 +81,13 @@ async def emit(opts: Options, system: str, k: int) -> dict[str, Any]:
             sender = the_lab.procs[0]
         else:
             sender = await the_lab.child(
-                "emitter", "--system", system, "--channel", the_lab.namespace, name="emitter"
+                "emitter",
+                "--system",
+                system,
+                "--channel",
+                the_lab.namespace,
+                name="emitter",
+                python=python_for(system),
             )
         assert isinstance(sender, Child)
         await _warm(sender, loads, names, opts.stall_seconds)
@@ -116,14 +137,17 @@ async def emit(opts: Options, system: str, k: int) -> dict[str, Any]:
         }
 
 
-async def calls(opts: Options) -> dict[str, Any]:
-    """``__event_call__`` from a worker process to clients on two other edge processes."""
+async def calls(opts: Options, system: str = "eventwire") -> dict[str, Any]:
+    """Calls from a worker process to clients on two server processes: ``__event_call__``
+    to edges (eventwire), or ``call()`` from a write-only EventwireManager (manager)."""
     async with lab(opts) as the_lab:
-        urls = await _servers(the_lab, "eventwire", 2)
+        urls = await _servers(the_lab, system, 2)
         loads = await the_lab.loads()
         names = users(opts.clients)
         clients = (await connect(loads, spread(urls, names, len(loads))))["clients"]
-        worker = await the_lab.child("emitter", "--system", "eventwire", name="worker")
+        worker = await the_lab.child(
+            "emitter", "--system", system, "--channel", the_lab.namespace, name="worker"
+        )
         targets = [[user, sid] for user, sid, _url in clients]
         await worker.request("calls", targets=targets, rate=50, duration=1.0)  # warm-up
         result = await worker.request(
@@ -240,4 +264,106 @@ async def soak(opts: Options) -> dict[str, Any]:
             "growth": growth,
             "max_growth": max(tested) if tested else 0.0,
             "series": series,
+        }
+
+
+STORM_SEQ = 30_000_000
+
+
+async def storm(opts: Options, system: str, n: int) -> dict[str, Any]:
+    """A reconnect storm: ``n`` sockets on one of two servers; it is SIGKILLed and every socket
+    reconnects to the other at once. Measured: kill -> all reconnected, and kill -> every
+    user has received an event again."""
+    async with lab(opts) as the_lab:
+        urls = await _servers(the_lab, system, 2)
+        victim, survivor = the_lab.procs[0], urls[1]
+        loads = await the_lab.loads()
+        names = users(n)
+        await connect(loads, spread(urls[:1], names, len(loads)))
+        sender = await the_lab.child(
+            "emitter",
+            "--system",
+            system,
+            "--channel",
+            the_lab.namespace,
+            name="emitter",
+            python=python_for(system),
+        )
+        await _warm(sender, loads, names, opts.stall_seconds)
+        started = time.perf_counter()
+        victim.kill()
+        storms = await asyncio.gather(
+            *(load.request("storm", urls=[survivor], dead=urls[0]) for load in loads)
+        )
+        reconnected = time.perf_counter() - started
+        await reset(loads)
+        sent = await sender.request("burst", users=names, n=n, window=200, first_seq=STORM_SEQ)
+        got = await drain(loads, sent["sent"], opts.stall_seconds, samples=False)
+        receiving = time.perf_counter() - started
+        return {
+            "system": system,
+            "clients": n,
+            "reconnected": sum(s["reconnected"] for s in storms),
+            "reconnect_seconds": reconnected,
+            "receiving_seconds": receiving,
+            "undelivered": sent["sent"] - got["unique"],
+        }
+
+
+async def emitters(opts: Options, system: str, count: int, k: int = 2) -> dict[str, Any]:
+    """Aggregate throughput with ``count`` emitter processes into ``k`` servers: is the edge
+    or the emitter the limit?"""
+    async with lab(opts) as the_lab:
+        urls = await _servers(the_lab, system, k)
+        loads = await the_lab.loads()
+        names = users(opts.clients)
+        await connect(loads, spread(urls, names, len(loads)))
+        senders = [
+            await the_lab.child(
+                "emitter",
+                "--system",
+                system,
+                "--channel",
+                the_lab.namespace,
+                name=f"emitter{i}",
+                python=python_for(system),
+            )
+            for i in range(count)
+        ]
+        await _warm(senders[0], loads, names, opts.stall_seconds)
+        per = opts.burst // count
+        pids = pids_of(the_lab.procs)
+        cpu_before = cpu_seconds(pids)
+        sent = await asyncio.gather(
+            *(
+                s.request(
+                    "burst", users=names, n=per, window=opts.window, first_seq=BURST_SEQ + i * per
+                )
+                for i, s in enumerate(senders)
+            )
+        )
+        total = sum(s["sent"] for s in sent)
+        got = await drain(loads, total, opts.stall_seconds, samples=False)
+        cpu_after = cpu_seconds(pids)
+        await reset(loads)
+        first = min(s["first_send"] for s in sent)
+        span = ((got["last_recv"] or max(s["last_send"] for s in sent)) - first) / 1e9
+        cpu = {
+            name: (cpu_after[name] - cpu_before[name]) * 1e6 / max(got["unique"], 1)
+            for name in cpu_after
+            if name in cpu_before
+        }
+        return {
+            "system": system,
+            "k": k,
+            "emitters": count,
+            "sent": total,
+            "undelivered": total - got["unique"],
+            "throughput": got["unique"] / span if span > 0 else 0.0,
+            "server_cpu_us_per_event": sum(
+                v for name, v in cpu.items() if name.startswith(("edge", "sio"))
+            ),
+            "emitter_cpu_us_per_event": sum(
+                v for name, v in cpu.items() if name.startswith("emitter")
+            ),
         }

@@ -1,6 +1,9 @@
 """The python-socketio side of the comparison, as a process the runner drives.
 
 ``--manager aiopika``: an ``AsyncServer`` scaled with ``AsyncAioPikaManager`` (the baseline).
+``--manager owui``: Open WebUI's ``AsyncRedisRoomChannelManager`` (a Redis channel per room),
+imported from the installed ``open-webui`` package in its own virtualenv (the peer).
+``--manager eventwire``: the same server scaled with eventwire's ``EventwireManager``.
 ``--manager none``: a plain single ``AsyncServer`` (the no-broker floor; ``rate``/``burst``
 requests make it emit to its own clients). Both authenticate like the edge (the same JWT
 check) and put each socket in the room ``user.<id>``, so the same clients and events fit.
@@ -35,10 +38,25 @@ class BenchAioPikaManager(socketio.AsyncAioPikaManager):  # type: ignore[misc]
         return queue
 
 
-def make_server(manager: str, amqp_url: str, channel: str, secret: str) -> socketio.AsyncServer:
-    client_manager = (
-        BenchAioPikaManager(amqp_url, channel=channel) if manager == "aiopika" else None
+def owui_manager(channel: str, *, write_only: bool = False) -> Any:
+    """Open WebUI 0.12.4's multi-replica manager (one Redis channel per room), from its package."""
+    from open_webui.socket.redis_room_channels import AsyncRedisRoomChannelManager
+
+    return AsyncRedisRoomChannelManager(
+        os.environ["REDIS_URL"], channel=channel, write_only=write_only
     )
+
+
+def make_server(manager: str, amqp_url: str, channel: str, secret: str) -> socketio.AsyncServer:
+    client_manager: Any = None
+    if manager == "aiopika":
+        client_manager = BenchAioPikaManager(amqp_url, channel=channel)
+    elif manager == "owui":
+        client_manager = owui_manager(channel)
+    elif manager == "eventwire":
+        from eventwire_edge.sio import EventwireManager
+
+        client_manager = EventwireManager(amqp_url, channel=channel)
     sio = socketio.AsyncServer(
         async_mode="aiohttp", client_manager=client_manager, cors_allowed_origins="*"
     )
@@ -57,7 +75,9 @@ def make_server(manager: str, amqp_url: str, channel: str, secret: str) -> socke
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--manager", choices=["aiopika", "none"], required=True)
+    parser.add_argument(
+        "--manager", choices=["aiopika", "owui", "eventwire", "none"], required=True
+    )
     parser.add_argument("--channel", default="eventwire-bench")
     args = parser.parse_args()
     amqp_url = os.environ["AMQP_URL"]
@@ -83,6 +103,9 @@ async def main() -> None:
         await serve({"rate": rate, "burst": burst}, {"url": url})
     finally:
         await runner.cleanup()
+        close = getattr(sio.manager, "close", None)  # EventwireManager: delete its queue
+        if close is not None:
+            await close()
 
 
 if __name__ == "__main__":

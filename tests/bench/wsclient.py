@@ -33,6 +33,11 @@ class LightClient:
         self._on_event = on_event
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
+        self.dropped = asyncio.Event()  # the server side went away (read loop ended)
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None and not self._ws.closed and not self.dropped.is_set()
 
     async def connect(self, http: aiohttp.ClientSession, timeout: float = 60.0) -> LightClient:
         self._ws = ws = await http.ws_connect(self.url, autoping=True, timeout=timeout)
@@ -47,14 +52,30 @@ class LightClient:
         if not answer.startswith("40"):
             raise Refused(f"unexpected connect answer {answer[:80]!r}")
         self.sid = json.loads(answer[2:])["sid"]
+        self.dropped.clear()
         self._task = asyncio.create_task(self._read())
         return self
+
+    async def reconnect(self, http: aiohttp.ClientSession, url: str) -> LightClient:
+        """As a tab after its edge died: a new connection, to whatever ``url`` now serves it."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        self.url = url.replace("http://", "ws://", 1).rstrip("/") + PATH
+        return await self.connect(http)
 
     async def ack(self, ack_id: int, value: Any) -> None:
         if self._ws is not None:
             await self._ws.send_str(f"43{ack_id}" + json.dumps([value]))
 
     async def _read(self) -> None:
+        try:
+            await self._read_frames()
+        finally:
+            self.dropped.set()
+
+    async def _read_frames(self) -> None:
         ws = self._ws
         if ws is None:
             return

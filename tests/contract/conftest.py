@@ -10,15 +10,21 @@ import pytest
 
 from eventwire.backends import open_bus
 from eventwire.bus import Bus
-from tests.support.cluster import delete_namespace, make_settings
+from tests.support.cluster import AllSettings, delete_namespace, make_settings
 
 OpenBus = Callable[[], Coroutine[Any, Any, Bus]]
 
 
 @pytest.fixture
-async def buses(bus_url: str) -> AsyncIterator[OpenBus]:
+def bus_settings(bus_url: str) -> AllSettings:
+    """The settings every bus of one test shares (one backend, one namespace)."""
+    return make_settings(bus_url)
+
+
+@pytest.fixture
+async def buses(bus_settings: AllSettings) -> AsyncIterator[OpenBus]:
     """Opens started buses of one backend on one namespace (several = several processes)."""
-    settings = make_settings(bus_url)
+    settings = bus_settings
     opened: list[Bus] = []
 
     async def open_one() -> Bus:

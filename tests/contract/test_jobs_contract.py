@@ -5,9 +5,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import aio_pika
+import msgpack
+
+from eventwire import codec
 from eventwire.bus import Bus
 from eventwire.jobs import JobDelivery, JobQueue
+from eventwire.memory.jobs import MemoryJobQueue
 from eventwire.protocol import Job, JobUser
+from eventwire.settings import Settings
+from eventwire.topology import Topology, task_key
 
 from .conftest import OpenBus
 
@@ -110,3 +117,42 @@ async def test_stop_consuming_takes_no_new_jobs(buses: OpenBus) -> None:
     assert delivery.job == submitted
     assert taken.items.empty()
     await delivery.ack()
+
+
+async def put_raw(jobs: JobQueue, settings: Settings, body: bytes) -> None:
+    """Put bytes straight into the job queue, as a foreign or buggy producer would."""
+    if isinstance(jobs, MemoryJobQueue):
+        jobs.put_back(body, 0)
+        return
+    connection = await aio_pika.connect(settings.amqp_url.split(",")[0])
+    async with connection:
+        channel = await connection.channel()
+        message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+        queue = Topology(settings.namespace).jobs.name
+        await channel.default_exchange.publish(message, queue, mandatory=True)
+
+
+async def test_an_invalid_job_is_dead_lettered_and_frees_its_slot(
+    bus: Bus, bus_settings: Settings
+) -> None:
+    jobs = await queue_on(bus)
+    started: asyncio.Queue[JobDelivery] = asyncio.Queue()
+
+    async def like_a_worker(delivery: JobDelivery) -> None:
+        task_key(delivery.job.id)  # what a worker binds while the job runs
+        await started.put(delivery)
+
+    await jobs.consume(like_a_worker, prefetch=1)  # one slot: a wedged job blocks the next
+    fields = job().model_dump(mode="python")
+    over_long = msgpack.packb({"v": codec.VERSION, **fields, "id": "j" * 300}, use_bin_type=True)
+    await put_raw(jobs, bus_settings, over_long)
+    await put_raw(jobs, bus_settings, b"\xc1 not msgpack")
+    following = job(1)
+    await jobs.submit(following)
+    delivery = await asyncio.wait_for(started.get(), WAIT)
+    assert delivery.job == following
+    await delivery.ack()
+    dead = sorted(await jobs.take_dead(), key=lambda d: d.error)
+    assert [d.job for d in dead] == [None, None]
+    assert "id: " in dead[0].error and "250-byte limit" in dead[0].error
+    assert "undecodable" in dead[1].error

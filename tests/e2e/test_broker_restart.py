@@ -32,7 +32,7 @@ def rabbit() -> Iterator[RabbitNode]:
 
 async def healthy(url: str) -> bool:
     try:
-        status, _ = await http_json(f"{url}/healthz")
+        status, _ = await http_json(f"{url}/readyz")
     except OSError:
         return False
     return status == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 from typing import Any
@@ -187,3 +188,32 @@ async def test_sigterm_drains(processes: Processes, env: dict[str, str]) -> None
     second = await processes.worker(env, "worker-2")
     starts = await started_on(bob, 2)
     assert (starts[1]["worker"], starts[1]["attempt"]) == (second.worker_id, 2)
+
+
+async def test_sigterm_with_sync_plugin_code_running_exits_and_hands_the_job_back(
+    processes: Processes, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A thread cannot be cancelled: after the grace the worker exits for real, and the job
+    runs again elsewhere only once its first run's code is gone with that process."""
+    env = {**env, "EVENTWIRE_PLUGINS_DIR": PLUGINS, "EVENTWIRE_DRAIN_GRACE": "0.5"}
+    markers = tmp_path / "markers.jsonl"
+    edge = await processes.edge(env)
+    first = await processes.worker(env, "worker-1")
+    alice = await tab(processes, edge, "alice")
+    await submit(edge, alice, "blocking", markers=str(markers))
+    [start] = await started_on(alice)
+    assert start["worker"] == first.worker_id
+    second = await processes.worker(env, "worker-2")  # idle, ready to take a handed-back job
+
+    first.signal(signal.SIGTERM)
+    assert await first.wait() == 0  # exits although its thread never returns
+    final = await until_done(alice)
+    assert final["content"] == "done attempt=2"
+    starts = await started_on(alice, 2)
+    assert (starts[1]["worker"], starts[1]["attempt"]) == (second.worker_id, 2)
+
+    runs = [json.loads(line) for line in markers.read_text().splitlines()]
+    assert [(r["event"], r["attempt"]) for r in runs] == [("start", 1), ("start", 2), ("end", 2)]
+    assert [r["pid"] for r in runs] == [first.pid, second.pid, second.pid]
+    assert not any(r["overlapped"] for r in runs)  # run 1's code was gone when run 2 began
+    assert len(done_events(alice)) == 1

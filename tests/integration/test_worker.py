@@ -285,6 +285,8 @@ async def test_stop_a_running_task(chat: Chat) -> None:
     final = await until_done(tab)
     assert "finished" not in final["content"]
     assert of_type(tab, "chat:tasks:cancel") == [{}]
+    # Over: no worker runs it, so it might be queued; the stop is remembered, harmlessly.
     status, body = await post(f"{chat.edge.url}/api/tasks/stop/{task_id}", token=token("alice"))
-    assert status == 404
+    assert status == 200
+    assert "not running" in body["message"]
     assert chat.worker.stats.stopped == 1

@@ -32,6 +32,8 @@ class Pipe:
                 "header": __request__.headers.get("x-probe"),
                 "path": __request__.url.path,
                 "models": sorted(__request__.app.state.MODELS),
+                "authorization": __request__.headers.get("authorization"),
+                "cookies": dict(__request__.cookies),
             },
             "model": kwargs["__model__"]["id"],
             "messages_is_body": kwargs["__messages__"] is body["messages"],

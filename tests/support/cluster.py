@@ -87,10 +87,12 @@ async def delete_namespace(settings: Settings) -> None:
     import aio_pika
 
     topology = Topology(settings.namespace)
-    with contextlib.suppress(Exception):
-        connection = await aio_pika.connect(settings.amqp_url)
-        async with connection:
-            channel = await connection.channel()
-            for queue in (topology.jobs.name, topology.dead_jobs.name):
-                await channel.queue_delete(queue)
-            await channel.exchange_delete(topology.events.name)
+    for url in settings.amqp_urls:  # the first broker of a cluster that answers
+        with contextlib.suppress(Exception):
+            connection = await aio_pika.connect(url)
+            async with connection:
+                channel = await connection.channel()
+                for queue in (topology.jobs.name, topology.dead_jobs.name):
+                    await channel.queue_delete(queue)
+                await channel.exchange_delete(topology.events.name)
+            return

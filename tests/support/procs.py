@@ -108,16 +108,32 @@ class EdgeProc(Proc):
 
 
 class WorkerProc(Proc):
-    def __init__(self, env: dict[str, str], name: str = "worker") -> None:
-        super().__init__(sys.executable, "-m", "eventwire_cli", "worker", env=env, name=name)
+    # Its metrics server on a free port, on loopback, unless the test says otherwise: never
+    # the default 9100 (two workers of a test, or of two test runs, would collide).
+    METRICS = {"EVENTWIRE_WORKER_METRICS_PORT": "0", "EVENTWIRE_WORKER_METRICS_HOST": "127.0.0.1"}
+
+    def __init__(self, env: dict[str, str], name: str = "worker", python: str = "") -> None:
+        # ``python``: another interpreter, e.g. Open WebUI's virtualenv (plugins that import
+        # open_webui.* run there against Open WebUI's database).
+        super().__init__(
+            python or sys.executable,
+            "-m",
+            "eventwire_cli",
+            "worker",
+            env={**self.METRICS, **env},
+            name=name,
+        )
         self.worker_id = ""
+        self.metrics_url = ""  # where /metrics, /healthz, /readyz answer
 
     async def start(self) -> WorkerProc:
         await super().start()
         while True:
             line = await self.readline()
             if line.startswith("eventwire worker ready"):
-                self.worker_id = line.split("id=", 1)[1]
+                fields = dict(part.split("=", 1) for part in line.split()[3:])
+                self.worker_id = fields["id"]
+                self.metrics_url = fields.get("metrics", "")
                 return self
 
     async def wait(self, timeout: float = WAIT) -> int:

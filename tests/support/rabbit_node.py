@@ -129,8 +129,12 @@ class RabbitNode:
     url: str
     base_dir: Path
 
-    def __init__(self, prefix: str = "ewtest", host: str = "localhost") -> None:
+    def __init__(
+        self, prefix: str = "ewtest", host: str = "localhost", cookie: str | None = None
+    ) -> None:
+        """``cookie``: the Erlang cookie, shared by the nodes of one private cluster."""
         self.name = f"{prefix}-{secrets.token_hex(4)}@{host}"
+        self.cookie = cookie or secrets.token_hex(16).upper()
         self.port = _free_port(set())
         self.dist_port = _free_port({self.port})
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/"
@@ -140,6 +144,7 @@ class RabbitNode:
         self.base_dir = Path(tempfile.mkdtemp(prefix=f"{self.name.partition('@')[0]}-"))
         self._prepared = False
         self._removed = False
+        self._frozen = False
         atexit.register(self.cleanup)
 
     # -- paths ------------------------------------------------------------
@@ -223,10 +228,30 @@ class RabbitNode:
         """SIGKILL every process of the node (simulates a broker crash)."""
         self._kill_processes()
 
+    def beam_pid(self) -> int:
+        """The PID of the node's Erlang VM (raises if it is not running)."""
+        pid = self._beam_pid()
+        if pid is None:
+            raise RabbitNodeError(f"{self.name} is not running")
+        return pid
+
+    def freeze(self) -> None:
+        """SIGSTOP the VM: sockets stay open, nothing answers (a hung broker)."""
+        os.kill(self.beam_pid(), signal.SIGSTOP)
+        self._frozen = True
+
+    def thaw(self) -> None:
+        """SIGCONT the VM after ``freeze``; idempotent."""
+        if self._frozen:
+            with contextlib.suppress(ProcessLookupError, RabbitNodeError):
+                os.kill(self.beam_pid(), signal.SIGCONT)
+            self._frozen = False
+
     def cleanup(self) -> None:
         """Stop if running, kill leftovers, remove the temp directory; idempotent."""
         if self._removed:
             return
+        self.thaw()  # a frozen VM never answers rabbitmqctl stop
         with contextlib.suppress(Exception):
             self.stop()
         self._kill_processes()
@@ -288,7 +313,7 @@ class RabbitNode:
         (base / "rabbitmq-env.conf").write_text("# intentionally empty\n")
         (base / "enabled_plugins").write_text("[].\n")
         cookie = home / ".erlang.cookie"
-        cookie.write_text(secrets.token_hex(16).upper())
+        cookie.write_text(self.cookie)
         cookie.chmod(0o400)
         if self._user is not None:
             uid, gid = self._user.pw_uid, self._user.pw_gid

@@ -24,13 +24,28 @@ class Refused(Exception):
 
 
 class Tab:
-    """One Socket.IO connection: records every ``events`` packet, answers calls via ``answer``."""
+    """One Socket.IO connection: records every ``events`` packet, answers calls via ``answer``.
 
-    def __init__(self, url: str, token: str | None, *, name: str = "") -> None:
+    ``reconnection=True``: like a browser tab, it reconnects after a transport drop (and gets
+    a new sid); ``on_change(tab, "connect" | "disconnect")`` is told each time.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        *,
+        name: str = "",
+        reconnection: bool = False,
+        on_change: Callable[[Tab, str], None] | None = None,
+    ) -> None:
         self.url = url
         self.token = token
         self.name = name
-        self.client = socketio.AsyncClient(reconnection=False)
+        self.client = socketio.AsyncClient(reconnection=reconnection)
+        self.connects = 0
+        self.disconnects = 0
+        self._on_change = on_change
         self.events: list[dict[str, Any]] = []
         self.errors: list[dict[str, Any]] = []
         self.calls: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -40,6 +55,8 @@ class Tab:
         self.client.on("events", self._on_events)
         self.client.on("error", self._on_error)
         self.client.on("connect_error", self._on_connect_error)
+        self.client.on("connect", self._on_connect)
+        self.client.on("disconnect", self._on_disconnect)
 
     @property
     def sid(self) -> str:
@@ -59,16 +76,37 @@ class Tab:
                 wait_timeout=WAIT,
             )
         except socketio.exceptions.ConnectionError as exc:
-            data = self._refusal or {}
-            raise Refused(str(data.get("message", exc)), data.get("data")) from exc
+            await self.client.eio.disconnect()  # closes the HTTP session a failed attempt leaves
+            data = self._refusal if isinstance(self._refusal, dict) else {}
+            raise Refused(str(data.get("message", self._refusal or exc)), data.get("data")) from exc
         return self
 
     async def disconnect(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.client.disconnect()
+        try:
+            # Also stops a reconnection under way. A clean close waits for the server's side;
+            # when that is gone (a balancer stopped first) the socket is dropped instead.
+            async with asyncio.timeout(WAIT / 4):
+                await self.client.shutdown()
+        except Exception:
+            with contextlib.suppress(Exception):
+                await self.client.eio.disconnect(abort=True)
 
     async def _on_connect_error(self, data: Any) -> None:
         self._refusal = data
+
+    async def _on_connect(self) -> None:
+        self.connects += 1
+        if self._on_change is not None:
+            self._on_change(self, "connect")
+        async with self._arrived:
+            self._arrived.notify_all()
+
+    async def _on_disconnect(self, *_reason: Any) -> None:
+        self.disconnects += 1
+        if self._on_change is not None:
+            self._on_change(self, "disconnect")
+        async with self._arrived:
+            self._arrived.notify_all()
 
     async def _on_error(self, data: dict[str, Any]) -> None:
         self.errors.append(data)

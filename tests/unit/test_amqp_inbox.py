@@ -7,6 +7,7 @@ from typing import Any
 from eventwire.amqp.bus import AmqpInbox
 from eventwire.protocol import Message
 from eventwire.topology import QueueSpec
+from tests.support.tabs import eventually
 
 
 class FakeQueue:
@@ -63,4 +64,42 @@ async def test_reattach_rebinds_what_is_wanted_and_unbinds_what_was_released() -
     await inbox.attach(second, exchange=object())  # type: ignore[arg-type]
     assert ("unbind", "user.a") in second.log
     assert sorted(k for op, k in second.log if op == "bind") == ["user.b", "user.c"]
+    await inbox.close(delete=False)
+
+
+class FakeAckChannel:
+    def __init__(self) -> None:
+        self.is_closed = False
+        self.acks: list[tuple[int, bool]] = []
+
+    async def basic_ack(self, tag: int, multiple: bool = False, wait: bool = True) -> None:
+        self.acks.append((tag, multiple))
+
+
+class FakeDelivered:
+    def __init__(self, channel: FakeAckChannel, tag: int, body: bytes) -> None:
+        self.channel = channel
+        self.delivery_tag = tag
+        self.body = body
+        self.routing_key = "user.a"
+
+
+async def test_an_acked_inbox_acks_once_its_backlog_is_handled() -> None:
+    from eventwire import codec
+    from eventwire.protocol import Emit
+
+    handled: list[str] = []
+
+    async def handle(_key: str, message: Message) -> None:
+        assert isinstance(message, Emit)
+        handled.append(message.user_id)
+
+    inbox = AmqpInbox(QueueSpec("q", durable=True, acked=True), handle)
+    channel = FakeAckChannel()
+    for tag in (1, 2, 3):  # arrive together: one ack covers them
+        body = codec.encode(Emit(user_id=f"u{tag}", payload={}))
+        inbox._receive(FakeDelivered(channel, tag, body))  # type: ignore[arg-type]
+    await eventually(lambda: channel.acks)
+    assert handled == ["u1", "u2", "u3"]
+    assert channel.acks == [(3, True)]
     await inbox.close(delete=False)

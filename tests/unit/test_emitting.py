@@ -66,3 +66,21 @@ async def test_batcher() -> None:
         await batch.add(tag)
     await batch.flush()
     assert [e["data"] for e in sink.events] == [["x", "y"], ["z"]]
+
+
+async def test_held_text_goes_out_when_the_interval_ends_without_more_text() -> None:
+    from eventwire.emitting import Throttle
+    from tests.support.tabs import eventually
+
+    sent: list[str] = []
+
+    async def emit(event: dict[str, Any]) -> None:
+        sent.append(event["data"]["content"])
+
+    throttle = Throttle(emit, interval=0.05)
+    await throttle.send("first ")
+    await throttle.send("held ")  # inside the interval: waits, then leaves on its own
+    assert sent == ["first "]
+    await eventually(lambda: sent == ["first ", "held "])
+    await throttle.flush()  # nothing left: no empty event
+    assert sent == ["first ", "held "]

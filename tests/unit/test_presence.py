@@ -6,7 +6,13 @@ import pytest
 from pydantic import ValidationError
 
 from eventwire.presence import Replica, chunks
-from eventwire.protocol import PresenceBeat, PresenceChange, PresenceSnapshot, PresentSession
+from eventwire.protocol import (
+    PresenceBeat,
+    PresenceChange,
+    PresenceDraining,
+    PresenceSnapshot,
+    PresentSession,
+)
 from eventwire.settings import Settings
 
 TTL = 6.0
@@ -164,3 +170,20 @@ def test_announcements_round_trip_through_the_codec() -> None:
         ChannelEmit(channel_id="c", payload={"channel_id": "c", "data": {"type": "typing"}}),
     ):
         assert codec.decode(codec.encode(message)) == message
+
+
+def test_a_draining_node_keeps_its_sessions_and_is_named_as_a_handoff_source() -> None:
+    r = replica()
+    r.own("me", "i0")
+    r.put_local("me", s("s0", "alice"))
+    r.receive(change("a", 1, s("s1", "alice")), now=0)
+    r.receive(change("b", 1, s("s2", "alice")), now=0)
+    r.receive(change("b", 2, s("s3", "bob")), now=0)
+    assert r.handoff_sources("alice") == {}
+    drain = PresenceDraining(node_id="a", incarnation="i1", seq=1, queue="ns.node.a")
+    assert not r.receive(drain, now=1)  # also its heartbeat: seq in order, no resync
+    assert r.handoff_sources("alice") == {"a": "ns.node.a"}
+    assert r.handoff_sources("bob") == {}
+    assert [x.session_id for x in r.sessions_of("alice")] == ["s0", "s1", "s2"]
+    r.receive(beat("a", 1, leaving=True), now=2)  # gone: nothing left to ask for
+    assert r.handoff_sources("alice") == {}

@@ -65,3 +65,21 @@ def test_each_process_reads_only_its_own_knobs() -> None:
     assert {"plugins_dir", "worker_concurrency", "drain_grace"} <= worker
     assert not (edge & worker)
     assert not ({"host", "plugins_dir", "loop", "usage_timeout"} & core)
+
+
+def test_amqp_url_lists_the_nodes_of_a_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMQP_URL", "amqp://a:5672/, amqp://b:5672/ ,amqp://c:5672/")
+    s = Settings()
+    assert s.amqp_urls == ["amqp://a:5672/", "amqp://b:5672/", "amqp://c:5672/"]
+    assert s.quorum_node_queues  # auto: several brokers
+    assert not Settings(amqp_url="amqp://a/").quorum_node_queues
+    assert Settings(amqp_url="amqp://a/", node_queue_type="quorum").quorum_node_queues
+    assert not Settings(amqp_url=s.amqp_url, node_queue_type="classic").quorum_node_queues
+
+
+@pytest.mark.parametrize(
+    "url", ["", " , ", "memory://a,amqp://b/", "http://broker/", "amqp://a/,redis://b"]
+)
+def test_bad_broker_lists_are_refused(url: str) -> None:
+    with pytest.raises(ValidationError):
+        Settings(amqp_url=url)

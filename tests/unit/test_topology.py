@@ -38,3 +38,25 @@ def test_channel_keys_and_the_presence_queue() -> None:
     assert channel_of("user.c1") is None
     queue = Topology("ns").presence_queue("p1")
     assert (queue.name, queue.exclusive, queue.auto_delete) == ("ns.presence.p1", True, True)
+
+
+def test_on_a_cluster_node_queues_are_quorum_and_acked() -> None:
+    from eventwire.topology import QUORUM_REPLICAS, QueueType
+
+    classic = Topology("ns").node_queue("n1", expires_s=15)
+    assert not classic.acked and "x-queue-type" not in classic.arguments
+    quorum = Topology("ns", node_queue_type=QueueType.QUORUM).node_queue("n1", expires_s=15)
+    assert quorum.durable and quorum.acked and not quorum.exclusive
+    assert quorum.arguments == {
+        "x-expires": 15000,
+        "x-queue-type": "quorum",
+        "x-quorum-initial-group-size": QUORUM_REPLICAS,
+    }
+
+
+def test_jobs_and_dead_jobs_are_replicated_three_times() -> None:
+    topo = Topology("ns")
+    for spec in (topo.jobs, topo.dead_jobs):
+        assert spec.durable
+        assert spec.arguments["x-queue-type"] == "quorum"
+        assert spec.arguments["x-quorum-initial-group-size"] == 3

@@ -1,8 +1,14 @@
 """The RabbitMQ bus (aio-pika): routing, mandatory publishes, replies, and riding out outages.
 
-When the connection drops, a supervisor reconnects with exponential backoff, re-declares the
-topology, re-binds every key each inbox still wants (and unbinds what was released meanwhile),
-then flushes the outbox of emits made during the outage before new publishes go straight out.
+When the connection drops, a supervisor reconnects with exponential backoff (to the next broker
+``AMQP_URL`` lists, so a cluster that loses a node is failed over), re-declares the topology,
+re-binds every key each inbox still wants (and unbinds what was released meanwhile), then
+flushes the outbox of emits made during the outage before new publishes go straight out.
+
+A broker that stops answering without closing the socket (a frozen VM, a stalled network) is
+noticed too: every publish must be confirmed within ``broker_timeout``, and a liveness check
+(a publish to nowhere, confirmed) runs every ``heartbeat`` seconds; a miss counts as a lost
+connection. AMQP heartbeats of the same period let the broker drop us in turn.
 """
 
 from __future__ import annotations
@@ -30,10 +36,11 @@ from yarl import URL
 from .. import codec
 from ..bus import Handler
 from ..dispatch import deliver
-from ..errors import BrokerUnavailable, Unroutable
+from ..errors import BrokerUnavailable, InvalidArgument, Unroutable
 from ..protocol import Message
 from ..settings import Settings
-from ..topology import QueueSpec, Topology
+from ..topology import MAX_EXPIRATION_MS, QueueSpec, Topology
+from . import fastpath
 from .outbox import Outbox, Pending
 
 if TYPE_CHECKING:
@@ -42,6 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "application/msgpack"
+# An acked inbox acknowledges (``multiple``) once its backlog is handled, or every this many.
+ACK_BATCH = 64
 BROKER_ERRORS = (
     aiormq.exceptions.AMQPError,
     aiormq.exceptions.ChannelInvalidStateError,  # a RuntimeError, not an AMQPError
@@ -52,7 +61,10 @@ BROKER_ERRORS = (
 
 
 def redact(url: str) -> str:
-    return str(URL(url).with_password("***")) if URL(url).password else url
+    """One URL or a comma-separated list, passwords masked."""
+    return ",".join(
+        str(URL(u).with_password("***")) if URL(u).password else u for u in url.split(",")
+    )
 
 
 class Attachment(Protocol):
@@ -76,6 +88,7 @@ class AmqpInbox:
         self._pending: asyncio.Queue[DeliveredMessage] = asyncio.Queue()
         self._consumer_tag: str | None = None
         self._task = asyncio.create_task(self._dispatch(), name=f"inbox:{spec.name}")
+        self._consumer: Any = self._receive if fastpath.install() else self._receive_async
 
     @property
     def name(self) -> str:
@@ -103,7 +116,9 @@ class AmqpInbox:
         # Consume on the underlying aiormq channel: aio-pika would wrap every delivery in an
         # IncomingMessage and spawn one more task for it, a third of the edge's AMQP cost.
         underlay = await channel.get_underlay_channel()
-        consume = await underlay.basic_consume(queue.name, self._receive, no_ack=True)
+        # An acked inbox acknowledges with `multiple`, which covers every delivery on the
+        # channel: a process has at most one (an edge's node queue).
+        consume = await underlay.basic_consume(queue.name, self._consumer, no_ack=not spec.acked)
         self._consumer_tag = consume.consumer_tag
         self._queue, self._exchange = queue, exchange
 
@@ -139,24 +154,47 @@ class AmqpInbox:
                     await self._queue.delete(if_unused=False, if_empty=False)
         self.detach()
 
-    async def _receive(self, message: DeliveredMessage) -> None:
+    def _receive(self, message: DeliveredMessage) -> None:
+        # With fastpath installed aiormq calls this directly (no task per delivery).
+        self._pending.put_nowait(message)
+
+    async def _receive_async(self, message: DeliveredMessage) -> None:
         # aiormq runs each callback as its own task; a FIFO keeps arrival order.
         self._pending.put_nowait(message)
 
     async def _dispatch(self) -> None:
+        unacked = 0
         while True:
             incoming = await self._pending.get()
             await deliver(
                 incoming.body, incoming.routing_key or self.name, self._handler, self.name
             )
+            if self._spec.acked:
+                unacked += 1
+                if self._pending.empty() or unacked >= ACK_BATCH:
+                    unacked = 0
+                    await _ack_through(incoming)
+
+
+async def _ack_through(incoming: DeliveredMessage) -> None:
+    """Acknowledge this delivery and every earlier one on its channel."""
+    tag = incoming.delivery_tag
+    if tag is None or incoming.channel.is_closed:
+        return  # its channel died: the broker gives those back to the queue
+    with contextlib.suppress(*BROKER_ERRORS):
+        await incoming.channel.basic_ack(tag, multiple=True, wait=False)
 
 
 class AmqpBus:
     def __init__(self, settings: Settings, topology: Topology) -> None:
+        fastpath.install()  # before the first connection: it changes how aiormq moves frames
         self.topology = topology
         self._settings = settings
         self._max_payload = settings.max_payload_bytes
-        self._outbox = Outbox(settings.outbox_limit)
+        self._deadline = settings.broker_timeout
+        self._outbox = Outbox(settings.outbox_limit, settings.outbox_max_bytes)
+        self._urls = settings.amqp_urls
+        self._url_index = 0  # the broker tried first on the next connect
         self._inboxes: list[AmqpInbox] = []
         self._attachments: list[Attachment] = []
         self._lost_callbacks: list[Callable[[], None]] = []
@@ -170,7 +208,9 @@ class AmqpBus:
         self._closing = False
         self._lost = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
         self.reconnects = 0
+        self.broker_url = ""  # the one connected to (password masked), "" while down
 
     # -- state -------------------------------------------------------------------------
 
@@ -198,6 +238,11 @@ class AmqpBus:
     def on_connection_lost(self, callback: Callable[[], None]) -> None:
         self._lost_callbacks.append(callback)
 
+    @property
+    def broker_timeout(self) -> float:
+        """Seconds the broker has to confirm or answer before it counts as unreachable."""
+        return self._deadline
+
     async def start(self) -> None:
         try:
             async with asyncio.timeout(self._settings.connect_timeout):
@@ -208,14 +253,16 @@ class AmqpBus:
                 f"{self._settings.connect_timeout:g}s (set AMQP_URL, or memory:// for one process)"
             ) from exc
         self._supervisor = asyncio.create_task(self._supervise(), name="amqp-supervisor")
+        self._watchdog = asyncio.create_task(self._watch(), name="amqp-liveness")
 
     async def close(self) -> None:
         self._closing = True
         self._ready = False
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+        for task in (self._watchdog, self._supervisor):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for inbox in self._inboxes:
             await inbox.close(delete=inbox.durable)
         self._inboxes.clear()
@@ -231,24 +278,39 @@ class AmqpBus:
     async def _connect_with_backoff(self) -> None:
         delay = self._settings.reconnect_initial_delay
         while True:
-            try:
-                await self._connect()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("broker connect failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._settings.reconnect_max_delay)
+            # One round over every listed broker, starting where the last connection was not.
+            for _ in self._urls:
+                url = self._urls[self._url_index]
+                try:
+                    await self._connect(url)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("broker %s: connect failed (%s)", redact(url), exc or repr(exc))
+                    self._url_index = (self._url_index + 1) % len(self._urls)
+            log.warning("no broker answered; retrying in %.1fs", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._settings.reconnect_max_delay)
 
-    async def _connect(self) -> None:
-        connection = await aio_pika.connect(
-            self._settings.amqp_url,
-            timeout=self._settings.connect_timeout,
-            client_properties={
-                "connection_name": f"eventwire {socket.gethostname()}:{os.getpid()}"
-            },
-        )
+    async def _open(self, url: str) -> AbstractConnection:
+        # Bounded: a frozen broker accepts TCP (the kernel does) and then never answers.
+        extra: dict[str, Any] = {}
+        if "heartbeat" not in URL(url).query:  # the URL's own choice wins
+            extra["heartbeat"] = self._settings.heartbeat
+        async with asyncio.timeout(self._deadline):
+            connection: AbstractConnection = await aio_pika.connect(
+                url,
+                timeout=self._deadline,
+                client_properties={
+                    "connection_name": f"eventwire {socket.gethostname()}:{os.getpid()}"
+                },
+                **extra,
+            )
+        return connection
+
+    async def _connect(self, url: str) -> None:
+        connection = await self._open(url)
         try:
             channel = await connection.channel(publisher_confirms=False)
             publishing = await connection.channel(publisher_confirms=True)
@@ -264,7 +326,8 @@ class AmqpBus:
             await self._flush_outbox(publisher)
         except BaseException:
             with contextlib.suppress(*BROKER_ERRORS):
-                await connection.close()
+                async with asyncio.timeout(self._deadline):
+                    await connection.close()
             raise
         self._connection, self._channel = connection, channel
         self._exchange, self._publisher = exchange, publisher
@@ -272,13 +335,21 @@ class AmqpBus:
         connection.close_callbacks.add(self._on_close)
         for ch in (channel, publishing):
             ch.close_callbacks.add(self._on_channel_close)
+        self.broker_url = redact(url)
         self._ready = True
 
     def _on_close(self, _sender: Any, exc: BaseException | None = None) -> None:
-        if self._closing or self._lost.is_set():
+        self.unreachable(f"connection lost: {exc}")
+
+    def unreachable(self, why: str) -> None:
+        """Treat the connection as lost (it closed, or the broker stopped answering)."""
+        if self._closing or not self._ready:  # not up (yet): nothing to lose
             return
-        log.warning("broker connection lost: %s", exc)
+        log.warning("broker %s unreachable: %s", self.broker_url, why)
         self._ready = False
+        self.broker_url = ""
+        # Fail over: the next connect tries the next broker first (the same one if only one).
+        self._url_index = (self._url_index + 1) % len(self._urls)
         for inbox in self._inboxes:
             inbox.detach()
         for attachment in self._attachments:
@@ -288,10 +359,9 @@ class AmqpBus:
             callback()
 
     def _on_channel_close(self, _sender: Any, exc: BaseException | None = None) -> None:
-        # A channel error leaves the connection up but our state unknown: start over.
-        if self._closing or self._lost.is_set():
-            return
-        self._on_close(_sender, exc)  # the supervisor closes the connection and reconnects
+        # A channel error leaves the connection up but our state unknown: start over (the
+        # supervisor closes the connection and reconnects).
+        self.unreachable(f"channel closed: {exc}")
 
     async def _supervise(self) -> None:
         while True:
@@ -301,7 +371,7 @@ class AmqpBus:
             old, self._connection = self._connection, None
             if old is not None and not old.is_closed:
                 with contextlib.suppress(*BROKER_ERRORS):
-                    async with asyncio.timeout(5):
+                    async with asyncio.timeout(self._deadline):
                         await old.close()
             await self._connect_with_backoff()
             self.reconnects += 1
@@ -316,10 +386,30 @@ class AmqpBus:
             await self._publish(publisher, self.topology.events.name, item.key, item.body)
             self._outbox.pop()
 
+    async def _watch(self) -> None:
+        """Every ``heartbeat`` seconds, check that the broker still confirms within the deadline."""
+        while True:
+            await asyncio.sleep(self._settings.heartbeat)
+            if self._ready:
+                await self.probe()
+
+    async def probe(self) -> bool:
+        """Whether the broker confirms a publish (to no queue) within the deadline, now.
+
+        A miss marks the connection lost (the supervisor reconnects)."""
+        publisher = self._publisher
+        if not self._ready or publisher is None:
+            return False
+        try:
+            await self._publish(publisher, "", "", b"")  # the default exchange, no such queue
+        except BrokerUnavailable:
+            return False
+        return True
+
     # -- publishing --------------------------------------------------------------------
 
-    @staticmethod
     async def _publish(
+        self,
         publisher: aiormq.abc.AbstractChannel,
         exchange: str,
         key: str,
@@ -328,15 +418,37 @@ class AmqpBus:
         mandatory: bool = False,
         ttl: float | None = None,
     ) -> object:
+        """Publish and await the broker's confirm; ``BrokerUnavailable`` when it fails or is
+        not there within the deadline (then the connection counts as lost)."""
+        expiration = None
+        if ttl is not None:
+            ms = int(ttl * 1000)
+            if not 0 <= ms <= MAX_EXPIRATION_MS:  # refused by RabbitMQ: costs the connection
+                raise InvalidArgument(f"message ttl {ttl!r}s is out of AMQP's range")
+            expiration = str(ms)
         # New properties each time: aiormq stamps a message_id on them (to match returns).
         properties = Basic.Properties(
-            content_type=CONTENT_TYPE,
-            delivery_mode=1,
-            expiration=None if ttl is None else str(int(ttl * 1000)),
+            content_type=CONTENT_TYPE, delivery_mode=1, expiration=expiration
         )
-        return await publisher.basic_publish(
-            body, exchange=exchange, routing_key=key, properties=properties, mandatory=mandatory
-        )
+        try:
+            async with asyncio.timeout(self._deadline):
+                # wait=False: aiormq would otherwise hold the channel lock until the frame is
+                # written *and drained*, one publish per loop turn; the confirm we await is
+                # what tells us the broker has it (and bounds what is in flight).
+                return await publisher.basic_publish(
+                    body,
+                    exchange=exchange,
+                    routing_key=key,
+                    properties=properties,
+                    mandatory=mandatory,
+                    wait=False,  # type: ignore[call-arg]  # aiormq 7's Channel has it, its ABC not
+                )
+        except TimeoutError:
+            why = f"the broker did not confirm a publish within {self._deadline:g}s"
+            self.unreachable(why)
+            raise BrokerUnavailable(f"broker unreachable: {why}") from None
+        except BROKER_ERRORS as exc:
+            raise BrokerUnavailable(f"broker unreachable: {exc or type(exc).__name__}") from exc
 
     async def publish(
         self,
@@ -353,16 +465,17 @@ class AmqpBus:
             if buffer:
                 self._outbox.put(Pending(key, body))
                 return
-            raise BrokerUnavailable("broker connection is down")
+            raise BrokerUnavailable("broker unreachable: the connection is down")
         try:
             result = await self._publish(
                 publisher, self.topology.events.name, key, body, mandatory=mandatory, ttl=ttl
             )
-        except BROKER_ERRORS as exc:
+        except BrokerUnavailable:
+            # At-least-once: a publish the broker took but did not confirm goes out again.
             if buffer:
                 self._outbox.put(Pending(key, body))
                 return
-            raise BrokerUnavailable(f"publish to {key!r} failed: {exc}") from exc
+            raise
         if isinstance(result, aiormq.abc.DeliveredMessage):
             raise Unroutable(f"no queue is bound to {key!r}")
 
@@ -370,11 +483,8 @@ class AmqpBus:
         body = codec.encode(message, self._max_payload)
         publisher = self._publisher
         if not self._ready or publisher is None:
-            raise BrokerUnavailable("broker connection is down")
-        try:
-            await self._publish(publisher, "", queue, body)
-        except BROKER_ERRORS as exc:
-            raise BrokerUnavailable(f"send to {queue!r} failed: {exc}") from exc
+            raise BrokerUnavailable("broker unreachable: the connection is down")
+        await self._publish(publisher, "", queue, body)
 
     async def add_attachment(self, attachment: Attachment) -> None:
         """Attach now if connected, and again after every reconnect."""

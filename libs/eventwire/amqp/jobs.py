@@ -1,10 +1,16 @@
-"""The job queue on RabbitMQ: a quorum queue, manual acks, a dead-letter queue with errors."""
+"""The job queue on RabbitMQ: a quorum queue, manual acks, a dead-letter queue with errors.
+
+A job that cannot be decoded, or that breaks the handler before it took the job, is parked in
+the dead-letter queue with the reason and acknowledged: its worker slot is free for the next.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
@@ -29,23 +35,26 @@ class AmqpDelivery:
         self.job = job
         count = (incoming.headers or {}).get("x-delivery-count", 0)
         self.attempt = int(count if isinstance(count, int) else 0) + 1
+        self.settled = False  # acked, requeued or dead-lettered: settling twice is a channel error
 
     @property
     def redelivered(self) -> bool:
         return self.attempt > 1 or bool(self._incoming.redelivered)
 
     async def ack(self) -> None:
+        self.settled = True
         # A lost channel means the broker already took the job back: at-least-once.
         with contextlib.suppress(*BROKER_ERRORS):
             await self._incoming.ack()
 
     async def requeue(self) -> None:
+        self.settled = True
         with contextlib.suppress(*BROKER_ERRORS):
             await self._incoming.nack(requeue=True)
 
     async def dead_letter(self, error: str) -> None:
-        await self._queue.park(self._incoming.body, error, self.attempt)
-        await self.ack()
+        self.settled = True
+        await self._queue.settle_dead(self._incoming, error, self.attempt)
 
 
 class AmqpJobQueue:
@@ -74,11 +83,26 @@ class AmqpJobQueue:
 
     async def _declare(self, channel: AbstractChannel) -> AbstractQueue:
         # Declared on first use, not at start: an edge that never submits creates no queue.
-        await channel.declare_queue(self._dead.name, durable=True)
+        await channel.declare_queue(self._dead.name, durable=True, arguments=self._dead.arguments)
         self._queue = await channel.declare_queue(
             self._spec.name, durable=True, arguments=self._spec.arguments
         )
         return self._queue
+
+    @contextlib.asynccontextmanager
+    async def _answered(self, what: str) -> AsyncIterator[None]:
+        """The broker answers within its deadline, else ``BrokerUnavailable`` (and the
+        connection counts as lost): a frozen broker never hangs a submit."""
+        deadline = self._bus.broker_timeout
+        try:
+            async with asyncio.timeout(deadline):
+                yield
+        except TimeoutError:
+            why = f"the broker did not answer within {deadline:g}s"
+            self._bus.unreachable(why)
+            raise BrokerUnavailable(f"broker unreachable: {what}: {why}") from None
+        except BROKER_ERRORS as exc:
+            raise BrokerUnavailable(f"broker unreachable: {what}: {exc}") from exc
 
     def detach(self) -> None:
         self._channel = None
@@ -98,12 +122,10 @@ class AmqpJobQueue:
             message_id=job.id,
         )
         channel = self._live()
-        try:
+        async with self._answered(f"job {job.id} not accepted"):
             if self._queue is None:
                 await self._declare(channel)
             await channel.default_exchange.publish(message, self._spec.name, mandatory=True)
-        except BROKER_ERRORS as exc:
-            raise BrokerUnavailable(f"job {job.id} not accepted: {exc}") from exc
 
     async def consume(self, handler: JobHandler, prefetch: int) -> None:
         self._handler, self._prefetch = handler, prefetch
@@ -131,11 +153,30 @@ class AmqpJobQueue:
                 raise ProtocolError(f"a {message.kind} message is not a job")
         except ProtocolError as exc:
             log.warning("undecodable job dead-lettered: %s", exc)
-            await self.park(incoming.body, str(exc), 1)
-            with contextlib.suppress(*BROKER_ERRORS):
-                await incoming.ack()
+            await self.settle_dead(incoming, str(exc), 1)
             return
-        await handler(AmqpDelivery(self, incoming, message))
+        delivery = AmqpDelivery(self, incoming, message)
+        try:
+            await handler(delivery)
+        except Exception as exc:  # the handler broke before settling it: park it, free the slot
+            log.exception("job %s broke its handler", message.id)
+            if not delivery.settled:
+                await delivery.dead_letter(f"handler failed: {type(exc).__name__}: {exc}")
+
+    async def settle_dead(
+        self, incoming: AbstractIncomingMessage, error: str, attempts: int
+    ) -> None:
+        """Park the job with its error and ack it; if parking fails, reject it so the
+        broker dead-letters it (without the error) rather than hold the slot forever."""
+        try:
+            await self.park(incoming.body, error, attempts)
+        except BrokerUnavailable as exc:
+            log.warning("could not park a job (%s); rejected to the dead-letter queue", exc)
+            with contextlib.suppress(*BROKER_ERRORS):
+                await incoming.reject(requeue=False)
+            return
+        with contextlib.suppress(*BROKER_ERRORS):
+            await incoming.ack()
 
     async def park(self, body: bytes, error: str, attempts: int) -> None:
         headers: dict[str, Any] = {
@@ -149,14 +190,14 @@ class AmqpJobQueue:
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             headers=headers,
         )
-        try:
+        async with self._answered("could not dead-letter a job"):
             await self._live().default_exchange.publish(message, self._dead.name, mandatory=True)
-        except BROKER_ERRORS as exc:
-            raise BrokerUnavailable(f"could not dead-letter job: {exc}") from exc
 
     async def take_dead(self, limit: int = 100) -> list[DeadJob]:
         channel = self._live()
-        queue = await channel.declare_queue(self._dead.name, durable=True)
+        queue = await channel.declare_queue(
+            self._dead.name, durable=True, arguments=self._dead.arguments
+        )
         dead: list[DeadJob] = []
         while len(dead) < limit:
             incoming = await queue.get(no_ack=True, fail=False)
@@ -169,8 +210,19 @@ class AmqpJobQueue:
             except ProtocolError:
                 job = None
             error = headers.get(ERROR_HEADER)
-            if error is None:  # parked by the broker's delivery-limit backstop
-                error = "delivery limit reached"
+            if error is None:  # dead-lettered by the broker: its delivery limit, or a reject
+                error = (
+                    "rejected"
+                    if _death_reason(headers) == "rejected"
+                    else ("delivery limit reached")
+                )
             attempts = headers.get(ATTEMPTS_HEADER, 0)
             dead.append(DeadJob(job, str(error), int(attempts) if isinstance(attempts, int) else 0))
         return dead
+
+
+def _death_reason(headers: dict[str, Any]) -> str:
+    deaths = headers.get("x-death")
+    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
+        return str(deaths[0].get("reason", ""))
+    return ""

@@ -108,6 +108,10 @@ class MemoryBus:
     def outbox_depth(self) -> int:
         return 0  # an in-process bus is never unreachable
 
+    @property
+    def reconnects(self) -> int:
+        return 0
+
     def job_queue(self) -> MemoryJobQueue:
         return MemoryJobQueue(self)
 
@@ -120,6 +124,9 @@ class MemoryBus:
             await inbox.close()
         self._inboxes.clear()
         self._broker = None
+
+    async def probe(self) -> bool:
+        return self.connected
 
     def _live(self) -> MemoryBroker:
         if self._broker is None:

@@ -43,6 +43,10 @@ class MemoryDelivery:
     def redelivered(self) -> bool:
         return self.attempt > 1
 
+    @property
+    def settled(self) -> bool:
+        return self._settled
+
     def _settle(self) -> bool:
         if self._settled:
             return False
@@ -112,8 +116,18 @@ class MemoryJobQueue:
                 slots.release()
                 continue
             delivery = MemoryDelivery(self, body, message, deliveries + 1)
-            self._runs.spawn(handler(delivery), name=f"job:{message.id}")
+            self._runs.spawn(_guarded(handler, delivery), name=f"job:{message.id}")
 
     async def take_dead(self, limit: int = 100) -> list[DeadJob]:
         taken, self.shared.dead[:limit] = self.shared.dead[:limit], []
         return taken
+
+
+async def _guarded(handler: JobHandler, delivery: MemoryDelivery) -> None:
+    """As on RabbitMQ: a handler that breaks before settling its job parks it, freeing the slot."""
+    try:
+        await handler(delivery)
+    except Exception as exc:
+        log.exception("job %s broke its handler", delivery.job.id)
+        if not delivery.settled:
+            await delivery.dead_letter(f"handler failed: {type(exc).__name__}: {exc}")

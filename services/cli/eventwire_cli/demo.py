@@ -31,7 +31,7 @@ class DemoSettings(EdgeSettings, WorkerSettings):
 
 
 async def broker_answers(url: str, timeout: float = 1.0) -> bool:
-    parsed = URL(url)
+    parsed = URL(url.strip())
     try:
         async with asyncio.timeout(timeout):
             _, writer = await asyncio.open_connection(parsed.host, parsed.port or 5672)
@@ -44,7 +44,9 @@ async def broker_answers(url: str, timeout: float = 1.0) -> bool:
 
 
 async def run_demo(settings: DemoSettings, plugins: str | None) -> None:
-    if not settings.uses_memory_bus and not await broker_answers(settings.amqp_url):
+    if not settings.uses_memory_bus and not any(
+        [await broker_answers(url) for url in settings.amqp_urls]
+    ):
         print(f"No broker answers at {settings.amqp_url}; using the in-process bus memory://")
         settings = settings.model_copy(update={"amqp_url": "memory://demo"})
     if plugins:
@@ -65,7 +67,7 @@ async def run_demo(settings: DemoSettings, plugins: str | None) -> None:
         )
         lines = [
             f"\neventwire: edge node on {server.url}, worker on {len(models)} models "
-            f"(bus: {settings.amqp_url.split('@')[-1]})",
+            f"(bus: {', '.join(u.split('@')[-1] for u in settings.amqp_urls)})",
             f"Open the chat page: {server.url}/  ({login}; pick a model, e.g. showcase)",
             "Or try, in another terminal:",
             *(f"  {cli} chat --url {server.url} --model {m}" for m in models),

@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from typing import Any, TypeVar
 
+from eventwire.logs import configure_logging, set_process_node
 from eventwire.settings import Settings, get_settings
 
 from .settings import CliSettings
@@ -26,10 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings.log_level, settings.log_format)
     try:
         result: int = args.handler(args, settings)
     except KeyboardInterrupt:
@@ -129,7 +126,9 @@ def _edge(args: argparse.Namespace, _settings: Settings) -> int:
     settings = _with(get_edge_settings(), host=args.host, port=args.port)
 
     async def serve() -> None:  # built inside, so a refused configuration is one clear line
-        await serve_forever(EdgeServer(settings), ready)
+        server = EdgeServer(settings)
+        set_process_node(server.node.node_id)
+        await serve_forever(server, ready)
 
     return _run_async(serve())
 

@@ -1,8 +1,9 @@
 """An edge node's side of presence: it announces its own sessions to every replica.
 
 Each change of the node's sessions goes out with the next ``seq``; a heartbeat when the node has
-been quiet for ``presence_interval``; a snapshot, in parts, to any replica that asks; a goodbye
-on clean shutdown. One task sends everything, in order, so handlers never wait on the broker.
+been quiet for ``presence_interval`` (``PresenceDraining`` instead once it drains); a snapshot,
+in parts, to any replica that asks; a goodbye on clean shutdown. One task sends everything, in
+order, so handlers never wait on the broker.
 
 A failed announcement never delays the heartbeat (replicas would drop every session of a node
 they stop hearing): only a sent message counts as speaking. A snapshot is split into parts by
@@ -28,6 +29,7 @@ from eventwire.presence_bus import BusPresence
 from eventwire.protocol import (
     PresenceBeat,
     PresenceChange,
+    PresenceDraining,
     PresenceSnapshot,
     PresenceSync,
     PresentSession,
@@ -52,6 +54,11 @@ class _SnapshotFor:
     reply_to: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Draining:
+    sent: asyncio.Event
+
+
 class Announcer:
     """An edge node's sessions, announced in order by one task; handlers never wait on it."""
 
@@ -68,7 +75,8 @@ class Announcer:
         self._sessions: dict[str, PresentSession] = {}
         # sid -> model -> last report, least recently reported first
         self._usage: dict[str, dict[str, float]] = {}
-        self._out: asyncio.Queue[_Change | _SnapshotFor] = asyncio.Queue()
+        self._out: asyncio.Queue[_Change | _SnapshotFor | _Draining] = asyncio.Queue()
+        self._draining: str | None = None  # the queue handoff requests go to, once draining
         self._seq = 0
         self._beat_due = -math.inf  # when the next heartbeat goes out, unless something is sent
         self._failing: dict[str, int] = {}  # kind -> consecutive failures
@@ -120,6 +128,13 @@ class Announcer:
         if request.node_id in (None, self.node_id):
             self._out.put_nowait(_SnapshotFor(request.reply_to))
 
+    async def announce_draining(self, queue: str) -> None:
+        """Say (now, and in every heartbeat after) that this node drains; wait until said."""
+        self._draining = queue
+        sent = asyncio.Event()
+        self._out.put_nowait(_Draining(sent))
+        await sent.wait()
+
     def _set(self, session: PresentSession) -> None:
         self._sessions[session.session_id] = session
         self._view.put_local(self.node_id, session)
@@ -154,6 +169,9 @@ class Announcer:
                         online=item.online,
                     )
                 )
+            elif isinstance(item, _Draining):
+                await self._publish(self._beat())
+                item.sent.set()
             else:
                 await self._send_snapshot(item.reply_to)
 
@@ -161,12 +179,19 @@ class Announcer:
         """Tell every replica this node is leaving (best effort: silence expires it anyway)."""
         await self._publish(self._beat(leaving=True))
 
-    def _beat(self, *, leaving: bool = False) -> PresenceBeat:
+    def _beat(self, *, leaving: bool = False) -> PresenceBeat | PresenceDraining:
+        if self._draining is not None and not leaving:
+            return PresenceDraining(
+                node_id=self.node_id,
+                incarnation=self.incarnation,
+                seq=self._seq,
+                queue=self._draining,
+            )
         return PresenceBeat(
             node_id=self.node_id, incarnation=self.incarnation, seq=self._seq, leaving=leaving
         )
 
-    async def _publish(self, message: PresenceChange | PresenceBeat) -> None:
+    async def _publish(self, message: PresenceChange | PresenceBeat | PresenceDraining) -> None:
         loop = asyncio.get_running_loop()
         try:
             await self._bus.publish(PRESENCE_KEY, message)
@@ -174,7 +199,7 @@ class Announcer:
             # Lost changes show up as a seq gap at the next heartbeat: replicas then resync. A
             # failed change leaves the heartbeat due; a failed heartbeat is retried an
             # interval later (not at once: the broker may be down).
-            if isinstance(message, PresenceBeat):
+            if isinstance(message, PresenceBeat | PresenceDraining):
                 self._beat_due = loop.time() + self._interval
             self._failed(message.kind, exc)
             return

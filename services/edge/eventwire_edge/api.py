@@ -24,7 +24,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from eventwire import errors
 from eventwire.auth import EVENT_SCOPE, Identity, mint_token, verify_token
 from eventwire.events import validate_event
-from eventwire.protocol import Job, JobUser, ListModels, Message, StopTask
+from eventwire.protocol import (
+    CREDENTIAL_HEADERS,
+    Job,
+    JobUser,
+    ListModels,
+    Message,
+    StopTask,
+)
 from eventwire.topology import MAX_KEY_BYTES, SESSION_PREFIX, TASK_PREFIX, WORKERS_KEY, task_key
 
 from .gate import check_user_id
@@ -38,7 +45,9 @@ F = TypeVar("F", bound=BaseModel)
 STOP_TIMEOUT = 10.0
 MODELS_TIMEOUT = 5.0
 DEV_TOKEN_TTL = 12 * 3600.0
-FORWARDED_HEADERS_SKIP = frozenset({"cookie", "content-length", "host", "connection"})
+# Hop-by-hop headers, and credentials: a job rests in durable queues (the Job model drops
+# credentials too, whoever builds it).
+FORWARDED_HEADERS_SKIP = CREDENTIAL_HEADERS | {"content-length", "host", "connection"}
 
 
 def _routable(prefix: str) -> AfterValidator:
@@ -228,6 +237,22 @@ class Api:
     async def tools(self, request: web.Request) -> web.Response:
         identity = self._identity(request)
         form = await self._form(request, ToolForm)
+        # `__x__` names are the context a worker injects (identity, chat, helpers): never a
+        # caller's. Which other names a tool declares only its worker knows: it refuses the
+        # rest with `invalid_arguments` on the run.
+        injected = sorted(name for name in form.arguments if name.startswith("__"))
+        if injected:
+            raise ApiError(
+                422,
+                [
+                    {
+                        "loc": ["body", "arguments", name],
+                        "msg": f"{name!r} is injected context, not a tool argument",
+                        "type": "injected_argument",
+                    }
+                    for name in injected
+                ],
+            )
         job = Job(
             type="tool",
             plugin=form.tool_id,
@@ -270,16 +295,26 @@ class Api:
             )
 
         try:
-            reply = await self.node.requests.request(task_key(task_id), build, STOP_TIMEOUT)
+            try:
+                reply = await self.node.requests.request(task_key(task_id), build, STOP_TIMEOUT)
+            except errors.Unroutable:
+                # No worker runs it: it may be queued. Every worker remembers the stop, and
+                # the one that takes the job cancels it (if it is the stopper's, or an admin's).
+                reply = await self.node.requests.request(WORKERS_KEY, build, STOP_TIMEOUT)
         except errors.Unroutable:
-            raise ApiError(404, f"Task {task_id} not found (finished, or not started)") from None
+            raise ApiError(
+                404, f"Task {task_id} not found (not running, and no worker is up to cancel it)"
+            ) from None
         except TimeoutError:
             raise ApiError(504, f"the worker running task {task_id} did not answer") from None
         if not reply.ok:
             raise ApiError(errors.http_status(reply.error or ""), reply.message)
-        return web.json_response(
-            {"status": True, "message": f"Task {task_id} successfully stopped."}
+        message = (
+            f"Task {task_id} is not running: if it is queued, it will not start."
+            if reply.value == "queued"
+            else f"Task {task_id} successfully stopped."
         )
+        return web.json_response({"status": True, "message": message})
 
     async def external_event(self, request: web.Request) -> web.Response:
         """Push an event into a chat message: the user's own token any type (Open WebUI's

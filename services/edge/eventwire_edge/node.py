@@ -4,6 +4,8 @@ The node binds its queue to ``session.<sid>`` and ``user.<uid>`` for each socket
 the broker sends it only events for those sockets. Calls are served as tasks owned per
 session: a disconnect answers them at once with ``client_disconnected``. Every client packet
 passes the gate (``gate.py``) first; Open WebUI's other socket events are ``handlers.py``.
+``drain`` (SIGTERM) hands the node's sockets to other nodes without losing events
+(``handoff.py``); the counters kept here are read by ``metrics.py`` when scraped.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,7 +29,18 @@ from eventwire.client import Eventwire
 from eventwire.codec import packed_size
 from eventwire.dispatch import Dispatcher
 from eventwire.events import not_json
-from eventwire.protocol import CallCancel, CallReply, CallRequest, ChannelEmit, Emit, Message
+from eventwire.logs import bind_log_context
+from eventwire.metrics import CALL_BUCKETS, LATENCY_BUCKETS, Histogram
+from eventwire.protocol import (
+    CallCancel,
+    CallReply,
+    CallRequest,
+    ChannelEmit,
+    Emit,
+    Handoff,
+    HandoffAsk,
+    Message,
+)
 from eventwire.settings import DEV_SECRET
 from eventwire.tasks import TaskSet
 from eventwire.topology import channel_key, session_key, session_of, user_key
@@ -33,9 +48,11 @@ from eventwire.topology import channel_key, session_key, session_of, user_key
 from .announcer import EdgePresence
 from .authorizer import ChannelAuthorizer, load_authorizer
 from .bindings import Bindings
+from .drain import drain_node, drop_transport
 from .external import ScopedEvents
 from .gate import Gate, Member
 from .handlers import Surface
+from .handoff import HandoffStats, Holds, Parking
 from .settings import EdgeSettings
 from .socketserver import EdgeSocketServer
 
@@ -71,6 +88,13 @@ class EdgeNode:
         self.bus = bus
         self.node_id = node_id or uuid.uuid4().hex[:12]
         self.stats = EdgeStats()
+        # Read at scrape time (metrics.py); kept by kind and outcome, per event a dict update.
+        self.messages_in: Counter[str] = Counter()
+        self.call_outcomes: Counter[str] = Counter()
+        self.delivery_seconds = Histogram(LATENCY_BUCKETS)
+        self.call_seconds = Histogram(CALL_BUCKETS)
+        self.draining = False
+        self.handoff_stats = HandoffStats()
         self.sio = EdgeSocketServer(
             settings, async_mode="aiohttp", logger=_LIBRARY_LOG, engineio_logger=_LIBRARY_LOG
         )
@@ -105,6 +129,11 @@ class EdgeNode:
         self._dispatch.on(CallRequest, self._serve)
         self._dispatch.on(CallCancel, self._cancel)
         self._dispatch.on(ChannelEmit, self._deliver_channel)
+        self._dispatch.on(HandoffAsk, self._on_handoff_ask)
+        self._dispatch.on(Handoff, self._on_handoff)
+        queue = bus.topology.node_queue(self.node_id, settings.node_queue_expires).name
+        self.parking = Parking(self.node_id, bus, queue, self.handoff_stats)
+        self.holds = Holds(bus, queue, self._deliver_held, self.handoff_stats)
         # What external tools may push with chat-scoped tokens (external.py, the HTTP API).
         self.scoped_events = ScopedEvents(settings)
 
@@ -127,6 +156,8 @@ class EdgeNode:
     async def stop(self) -> None:
         for sid in list(self._calls):
             await self._abort_calls(sid, "edge node shutting down")
+        await self.parking.close()
+        await self.holds.close()
         await self.presence.close()
         # Disconnect every socket ourselves: sio.shutdown() leaves websockets open, and the
         # web server's cleanup would then wait for each handler to time out.
@@ -142,21 +173,50 @@ class EdgeNode:
         await self.client.close()
         await self.bus.close()
 
+    async def drain(self, grace: float) -> None:
+        """Hand every socket to other nodes within ``grace`` seconds (``drain.py``)."""
+        await drain_node(self, grace)
+
+    def calls_in_flight(self) -> list[asyncio.Task[None]]:
+        return [task for calls in self._calls.values() for _, task in calls.values()]
+
+    def session_ids(self) -> list[str]:
+        return list(self._sessions)
+
+    def users_of_sessions(self) -> Counter[str]:
+        """How many sockets each user has here."""
+        return Counter(identity.id for identity in self._sessions.values())
+
+    @property
+    def inbox_name(self) -> str | None:
+        return self._inbox.name if self._inbox is not None else None
+
     @property
     def ready(self) -> bool:
-        return self.bus.connected and self._bindings is not None
+        return self.bus.connected and self._bindings is not None and not self.draining
+
+    @property
+    def connections(self) -> int:
+        return len(self._sessions)
+
+    @property
+    def bound_keys(self) -> int:
+        return len(self._bindings.keys) if self._bindings else 0
 
     def describe(self) -> dict[str, Any]:
         return {
             "node": self.node_id,
             "broker_connected": self.bus.connected,
+            "draining": self.draining,
             "sessions": len(self._sessions),
             "users": len({i.id for i in self._sessions.values()}),
-            "bound_keys": len(self._bindings.keys) if self._bindings else 0,
+            "bound_keys": self.bound_keys,
             "pending_calls": sum(len(c) for c in self._calls.values()),
             "outbox": self.bus.outbox_depth,
             "unexpected_messages": self._dispatch.unexpected,
             **asdict(self.stats),
+            **asdict(self.handoff_stats),
+            "held_sessions": len(self.holds.held),
             **asdict(self.gate.stats),
             **asdict(self.sio.engine.outgoing),
             **asdict(self.surface.stats),
@@ -170,6 +230,11 @@ class EdgeNode:
         if self._bindings is None:
             raise errors.BrokerUnavailable("edge node is starting")
         identity = member.identity
+        # A user still on a draining node: this session's events wait for that node's
+        # handoff (held from before it can receive any, asked for once its keys are bound).
+        sources = self.presence.replica.view.handoff_sources(identity.id)
+        if sources:
+            self.holds.hold(sid, identity.id, sources)
         keys = (session_key(sid), user_key(identity.id))
         self._sessions[sid] = identity
         try:
@@ -183,10 +248,23 @@ class EdgeNode:
                 await self._bindings.release(*keys)
             raise
         self.presence.announcer.join(sid, identity.id)
+        if sources:
+            self._background.spawn(self.holds.ask(sid, sources), name=f"handoff-ask:{sid}")
+        if self.parking.active:  # slipped in while the node sent its sockets away
+            self.parking.add_socket(identity.id)
+            self._background.spawn(drop_transport(self.sio, sid), name=f"drop:{sid}")
         log.debug("session %s connected for user %s", sid, identity.id)
 
     async def close_session(self, sid: str, member: Member) -> None:
         self._sessions.pop(sid, None)
+        self.holds.drop(sid)
+        if self.parking.active:
+            # Sent away: its bindings stay until its user's handoff, its presence until the
+            # node leaves, so the node it lands on knows to ask here.
+            await self._abort_calls(
+                sid, f"edge node {self.node_id} is draining; the client reconnects elsewhere"
+            )
+            return
         await self._abort_calls(sid, "client disconnected before answering")
         self.presence.announcer.leave(sid)
         if self._bindings is not None:
@@ -210,7 +288,17 @@ class EdgeNode:
 
     async def _counted(self, key: str, message: Message) -> None:
         self.stats.bus_messages += 1
+        self.messages_in[message.kind] += 1
         await self._dispatch(key, message)
+
+    async def _on_handoff_ask(self, _key: str, ask: HandoffAsk) -> None:
+        self.parking.ask(ask)
+
+    async def _on_handoff(self, _key: str, handoff: Handoff) -> None:
+        if handoff.node_id == self.node_id:  # our own marker (handoff.py)
+            self.parking.marked(handoff.session_id)
+        else:
+            await self.holds.receive(handoff)
 
     async def _cancel(self, _key: str, message: CallCancel) -> None:
         pending = self._calls.get(message.session_id, {}).get(message.id)
@@ -227,24 +315,41 @@ class EdgeNode:
 
     async def _deliver(self, key: str, emit: Emit) -> None:
         sid = session_of(key)
+        skip: list[str] | None = None
         if sid is None:
             if key != user_key(emit.user_id):
                 self.stats.emits_refused += 1
                 return
             room = key
+            if self.parking.active or self.holds.held:  # a drain is under way somewhere
+                if self.parking.keep(emit):
+                    return
+                skip = self.holds.keep_for_user(emit)
         else:
             identity = self._sessions.get(sid)
             if identity is None or identity.id != emit.user_id:
                 self.stats.emits_refused += 1
                 return
+            if self.holds.held and self.holds.keep(sid, emit):
+                return
             room = sid
-        if await self._emit(emit.event, emit.payload, room):
+        if await self._emit(emit.event, emit.payload, room, skip):
             self.stats.emits_delivered += 1
+            if emit.at is not None:
+                self.delivery_seconds.observe(time.time() - emit.at)
 
-    async def _emit(self, event: str, payload: Any, room: str) -> bool:
+    async def _deliver_held(self, sid: str, emit: Emit) -> None:
+        if await self._emit(emit.event, emit.payload, sid):
+            self.stats.emits_delivered += 1
+            if emit.at is not None:
+                self.delivery_seconds.observe(time.time() - emit.at)
+
+    async def _emit(
+        self, event: str, payload: Any, room: str, skip: list[str] | None = None
+    ) -> bool:
         """Emit to a room; False when the payload is not JSON (NaN / Infinity), counted."""
         try:
-            await self.sio.emit(event, payload, to=room)
+            await self.sio.emit(event, payload, to=room, skip_sid=skip)
         except ValueError as exc:  # the packet's JSON writer refuses non-finite numbers
             self.stats.emits_not_json += 1
             log.warning("dropped a %r event for %s: not JSON (%s)", event, room, exc)
@@ -253,6 +358,15 @@ class EdgeNode:
 
     async def _serve(self, _key: str, request: CallRequest) -> None:
         identity = self._sessions.get(request.session_id)
+        if self.draining and identity is not None:
+            self._reply_error(
+                request,
+                errors.ClientDisconnected(
+                    f"edge node {self.node_id} is draining: session {request.session_id} is "
+                    "about to reconnect elsewhere (as a new session)"
+                ),
+            )
+            return
         if identity is None:
             self._reply_error(
                 request,
@@ -286,11 +400,14 @@ class EdgeNode:
         task.add_done_callback(forget)
 
     async def _call_client(self, request: CallRequest) -> None:
+        bind_log_context(user_id=request.user_id, session_id=request.session_id)
+        started = time.monotonic()
         try:
             value = await self.sio.call(
                 request.event, request.payload, to=request.session_id, timeout=request.timeout
             )
         except socketio.exceptions.TimeoutError:
+            self.call_seconds.observe(time.monotonic() - started)
             await self._send_reply(
                 request,
                 error=errors.CallTimeout(
@@ -298,6 +415,7 @@ class EdgeNode:
                 ),
             )
             return
+        self.call_seconds.observe(time.monotonic() - started)
         await self._send_reply(request, value=value)
 
     def _reply_error(self, request: CallRequest, error: errors.EventwireError) -> None:
@@ -315,9 +433,11 @@ class EdgeNode:
         if error is None:
             reply = CallReply(id=request.id, ok=True, value=value)
             self.stats.calls_answered += 1
+            self.call_outcomes["ok"] += 1
         else:
             reply = CallReply(id=request.id, ok=False, error=error.code, message=error.message)
             self.stats.calls_failed += 1
+            self.call_outcomes[error.code] += 1
         try:
             await self.bus.send(request.reply_to, reply)
         except errors.EventwireError as exc:
@@ -340,7 +460,7 @@ class EdgeNode:
 
     async def _abort_calls(self, sid: str, why: str) -> None:
         calls = self._calls.pop(sid, {})
-        for request, task in list(calls.values()):  # each task's end removes it from ``calls``
+        for request, task in list(calls.values()):  # answered tasks leave `calls`
             if task.done():
                 continue  # already answered
             task.cancel()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from eventwire.settings import Settings, is_loopback_host
 
@@ -46,6 +46,21 @@ class EdgeSettings(Settings):
     )
     usage_timeout: float = Field(
         3.0, gt=0, description="Seconds a client's `usage` report keeps its model in use."
+    )
+    # The worker reads the same variable for its own drain: one grace per deployment.
+    edge_drain_grace: float = Field(
+        10.0,
+        ge=0,
+        validation_alias=AliasChoices("EVENTWIRE_DRAIN_GRACE", "edge_drain_grace"),
+        description="Edge: seconds a SIGTERM'd edge node has to hand its sockets to other "
+        "nodes (calls in flight get half of it) before it exits.",
+    )
+    drain_delay: float = Field(
+        3.0,
+        ge=0,
+        description="Edge: seconds between readiness turning 503 and telling the sockets to "
+        "reconnect, so load balancers stop sending new ones here first (HAProxy in deploy/: "
+        "inter 2 s + fastinter 0.5 s). Part of the drain grace.",
     )
     # -- bounds on what one client may make the edge hold or send (README "Limits") ----------
     max_client_queue_bytes: int = Field(

@@ -1,17 +1,24 @@
 """Context injection by signature, as Open WebUI does it.
 
 A plugin method receives only the ``__x__`` parameters it declares, or all of them through
-``**kwargs``. Sync methods run in a thread, so they never block the worker's event loop.
+``**kwargs``; the injected values always win over same-named arguments. A tool call's
+arguments must be the method's declared parameters (Open WebUI passes a tool only what its
+spec declares). Sync methods run in a thread (``threads.in_thread``, counted per run), so they
+never block the worker's event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+from eventwire.errors import InvalidToolArguments
+
+from .threads import in_thread
+
 _DONE = object()
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
 def accepts(fn: Callable[..., Any], available: dict[str, Any]) -> dict[str, Any]:
@@ -22,13 +29,39 @@ def accepts(fn: Callable[..., Any], available: dict[str, Any]) -> dict[str, Any]
     return {name: value for name, value in available.items() if name in params}
 
 
+def tool_arguments(fn: Callable[..., Any], arguments: dict[str, Any]) -> dict[str, Any]:
+    """``arguments`` if they are ``fn``'s declared parameters (its spec), else refused.
+
+    ``__x__`` names are never parameters a caller fills, even when declared: they are the
+    context eventwire injects. ``**kwargs`` declares nothing.
+    """
+    params = inspect.signature(fn).parameters
+    declared = [n for n, p in params.items() if p.kind in _NAMED and not n.startswith("__")]
+    name = getattr(fn, "__name__", "tool")
+    undeclared = sorted(set(arguments) - set(declared))
+    if undeclared:
+        raise InvalidToolArguments(
+            f"{name}() takes no argument {', '.join(map(repr, undeclared))}; "
+            f"it declares {', '.join(declared) or 'none'}"
+        )
+    missing = [n for n in declared if params[n].default is params[n].empty and n not in arguments]
+    if missing:
+        raise InvalidToolArguments(
+            f"{name}() is missing required argument {', '.join(map(repr, missing))}"
+        )
+    return arguments
+
+
 async def invoke(fn: Callable[..., Any], args: dict[str, Any], extras: dict[str, Any]) -> Any:
-    """Call ``fn`` with its own ``args`` plus the context parameters it declares."""
-    kwargs = {**accepts(fn, extras), **accepts(fn, args)}
+    """Call ``fn`` with its own ``args`` plus the context parameters it declares.
+
+    Injected context wins: an argument named like a context parameter never replaces it.
+    """
+    kwargs = {**accepts(fn, args), **accepts(fn, extras)}
     if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
         result = fn(**kwargs)
     else:
-        result = await asyncio.to_thread(fn, **kwargs)
+        result = await in_thread(fn, **kwargs)
     return await result if inspect.isawaitable(result) else result
 
 
@@ -38,7 +71,7 @@ async def chunks(result: Any) -> AsyncIterator[Any]:
         async for item in result:
             yield item
     elif inspect.isgenerator(result) or isinstance(result, Iterator):
-        while (item := await asyncio.to_thread(next, result, _DONE)) is not _DONE:
+        while (item := await in_thread(next, result, _DONE)) is not _DONE:
             yield item
     elif result is not None:
         yield result

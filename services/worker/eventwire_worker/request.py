@@ -2,12 +2,77 @@
 
 With starlette installed (the ``eventwire[plugins]`` extra) it is a real
 ``starlette.requests.Request``; otherwise a small stand-in with the same attributes.
+``app.state.config`` reads like Open WebUI's (``config.ENABLE_TITLE_GENERATION``).
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
+
+from eventwire.errors import ConfigurationError
+
+# The Open WebUI settings plugins read through app.state.config, with Open WebUI's defaults;
+# the worker's environment sets them under the same names, as it does for Open WebUI.
+OPEN_WEBUI_CONFIG: dict[str, bool | int | str] = {
+    "ENABLE_TITLE_GENERATION": True,
+    "ENABLE_TAGS_GENERATION": True,
+    "ENABLE_FOLLOW_UP_GENERATION": True,
+    "ENABLE_SEARCH_QUERY_GENERATION": True,
+    "ENABLE_RETRIEVAL_QUERY_GENERATION": True,
+    "ENABLE_AUTOCOMPLETE_GENERATION": False,
+    "AUTOCOMPLETE_GENERATION_INPUT_MAX_LENGTH": -1,
+    "ENABLE_WEB_SEARCH": False,
+    "ENABLE_IMAGE_GENERATION": False,
+    "ENABLE_CODE_INTERPRETER": True,
+    "TASK_MODEL": "",
+    "TASK_MODEL_EXTERNAL": "",
+    "WEBUI_URL": "",
+    "WEBUI_NAME": "Open WebUI",
+}
+
+
+class AppConfig(dict[str, Any]):
+    """Open WebUI's ``app.state.config``: attributes (``config.TASK_MODEL``) and a mapping."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(
+                f"app.state.config has no {name!r}: eventwire provides only "
+                f"{', '.join(sorted(self))}"
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+
+def app_config() -> AppConfig:
+    """A fresh copy per run: a plugin that changes its config changes no other run's."""
+    return AppConfig(_config_from_environment())
+
+
+@lru_cache(maxsize=1)
+def _config_from_environment() -> Mapping[str, bool | int | str]:
+    values: dict[str, bool | int | str] = {}
+    for name, default in OPEN_WEBUI_CONFIG.items():
+        raw = os.environ.get(name)
+        if raw is None:
+            values[name] = default
+        elif isinstance(default, bool):
+            values[name] = raw.strip().lower() == "true"  # Open WebUI's reading of booleans
+        elif isinstance(default, int):
+            try:
+                values[name] = int(raw)
+            except ValueError:
+                raise ConfigurationError(f"{name} must be an integer, not {raw!r}") from None
+        else:
+            values[name] = raw
+    return values
 
 
 class _Headers(dict[str, str]):

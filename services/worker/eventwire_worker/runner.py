@@ -16,12 +16,12 @@ from typing import Any
 from eventwire.auth import mint_event_token
 from eventwire.client import EventCaller, EventEmitter, Eventwire
 from eventwire.emitting import Throttle
-from eventwire.errors import PluginError
+from eventwire.errors import EventwireError, PluginError
 from eventwire.protocol import Job
 
-from .context import chunk_text, chunks, invoke
-from .plugins import Plugin, Registry
-from .request import make_request
+from .context import chunk_text, chunks, invoke, tool_arguments
+from .plugins import Model, Plugin, Registry
+from .request import app_config, make_request
 from .settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -34,16 +34,29 @@ class Attempt:
     worker_id: str
 
 
+@dataclass(frozen=True)
+class _Turn:
+    """One run of one job: what every plugin call in it shares."""
+
+    job: Job
+    attempt: Attempt
+    model: Model | None  # the chat's model: ``__model__`` for every plugin
+
+
 class Runner:
     def __init__(self, registry: Registry, client: Eventwire, settings: WorkerSettings) -> None:
         self.registry = registry
         self.client = client
         self.settings = settings
+        app_config()  # Open WebUI config from the environment: a bad value stops the start
 
     def emitter(self, job: Job) -> EventEmitter:
-        return self.client.event_emitter(_request_info(job))
+        return self.client.event_emitter(_request_info(job), route=job.relay)
 
     def caller(self, job: Job) -> EventCaller:
+        if job.relay is not None:  # the relay asks through its own __event_call__
+            info = {**_request_info(job), "session_id": job.session_id or job.id}
+            return self.client.event_call(info, route=job.relay)
         if job.session_id is None:
 
             async def __event_caller__(_event: dict[str, Any]) -> Any:
@@ -59,12 +72,13 @@ class Runner:
         emit = self.emitter(job)
         output = RunOutput(emit, self.settings.stream_interval)
         try:
+            turn = _Turn(job, attempt, await self.chat_model(job))
             if job.type == "completion":
-                await self._completion(job, attempt, output)
+                await self._completion(turn, output)
             elif job.type == "tool":
-                await self._tool(job, attempt, output)
+                await self._tool(turn, output)
             else:
-                await self._action(job, attempt, output)
+                await self._action(turn, output)
         except asyncio.CancelledError:
             if not handed_back():  # a drained job runs again elsewhere: nothing ends here
                 await asyncio.shield(output.stopped())
@@ -73,26 +87,34 @@ class Runner:
             await asyncio.shield(output.failed(exc))
             raise
 
+    async def cancelled(self, job: Job) -> None:
+        """``job`` was stopped before it ran: the user sees it end as a stopped run does."""
+        await RunOutput(self.emitter(job), self.settings.stream_interval).stopped()
+
     # -- kinds -------------------------------------------------------------------------
 
-    async def _completion(self, job: Job, attempt: Attempt, output: RunOutput) -> None:
+    async def chat_model(self, job: Job) -> Model | None:
+        """The model of the chat, as Open WebUI hands it to every plugin as ``__model__``."""
+        model_id = job.plugin if job.type == "completion" else job.body.get("model")
+        if not isinstance(model_id, str) or not model_id:
+            return None
+        return await self.registry.model(model_id)
+
+    async def _completion(self, turn: _Turn, output: RunOutput) -> None:
+        job = turn.job
         pipe = self.registry.pipe_for(job.plugin)
         body = job.body  # one dict shared by every hook: in-place edits are seen downstream
-        filters = self.registry.filters()
+        filters = self.registry.filters(enabled=_filter_ids(body))
         for plugin in filters:
             if hasattr(plugin.instance, "inlet"):
-                body = await self._hook(plugin.instance.inlet, plugin, job, attempt, body) or body
-        result = await invoke(
-            pipe.instance.pipe, {"body": body}, self.extras(pipe, job, attempt, body)
-        )
+                body = await self._hook(plugin.instance.inlet, plugin, turn, body) or body
+        result = await invoke(pipe.instance.pipe, {"body": body}, self.extras(pipe, turn, body))
         streams = [p for p in filters if hasattr(p.instance, "stream")]
         async for chunk in chunks(result):
             text = chunk_text(chunk)
             for plugin in streams:
                 event = {"choices": [{"delta": {"content": text}}]}
-                event = await self._hook(
-                    plugin.instance.stream, plugin, job, attempt, event, name="event"
-                )
+                event = await self._hook(plugin.instance.stream, plugin, turn, event, name="event")
                 text = chunk_text(event) if event is not None else text
             await output.delta(text)
         await output.flush()
@@ -108,7 +130,7 @@ class Runner:
         for plugin in filters:
             if hasattr(plugin.instance, "outlet"):
                 outlet_body = (
-                    await self._hook(plugin.instance.outlet, plugin, job, attempt, outlet_body)
+                    await self._hook(plugin.instance.outlet, plugin, turn, outlet_body)
                     or outlet_body
                 )
         last = (outlet_body.get("messages") or [{}])[-1]
@@ -117,21 +139,23 @@ class Runner:
             await output.emit({"type": "chat:message", "data": {"content": final}})
         await output.done(final)
 
-    async def _tool(self, job: Job, attempt: Attempt, output: RunOutput) -> None:
+    async def _tool(self, turn: _Turn, output: RunOutput) -> None:
+        job = turn.job
         plugin = self.registry.get(job.plugin, "tools")
         name = job.method or ""
         method = getattr(plugin.instance, name, None) if not name.startswith("_") else None
         if method is None or not callable(method):
             raise PluginError(f"tool {plugin.id!r} has no method {name!r}")
-        result = await invoke(method, job.arguments, self.extras(plugin, job, attempt, job.body))
+        arguments = tool_arguments(method, job.arguments)
+        result = await invoke(method, arguments, self.extras(plugin, turn, job.body))
         text = result if isinstance(result, str) else repr(result)
         await output.done(text, tool={"id": plugin.id, "name": name, "result": _plain(result)})
 
-    async def _action(self, job: Job, attempt: Attempt, output: RunOutput) -> None:
+    async def _action(self, turn: _Turn, output: RunOutput) -> None:
+        job = turn.job
         plugin = self.registry.get(job.plugin, "action")
-        result = await invoke(
-            plugin.instance.action, {"body": job.body}, self.extras(plugin, job, attempt, job.body)
-        )
+        extras = self.extras(plugin, turn, job.body)
+        result = await invoke(plugin.instance.action, {"body": job.body}, extras)
         await output.emit(
             {"type": "action:result", "data": {"action_id": plugin.id, "result": _plain(result)}}
         )
@@ -140,38 +164,44 @@ class Runner:
         self,
         fn: Any,
         plugin: Plugin,
-        job: Job,
-        attempt: Attempt,
+        turn: _Turn,
         value: dict[str, Any],
         *,
         name: str = "body",
     ) -> Any:
-        body = value if name == "body" else job.body
-        return await invoke(fn, {name: value}, self.extras(plugin, job, attempt, body))
+        body = value if name == "body" else turn.job.body
+        return await invoke(fn, {name: value}, self.extras(plugin, turn, body))
 
     # -- context -----------------------------------------------------------------------
 
-    def extras(
-        self, plugin: Plugin, job: Job, attempt: Attempt, body: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Every context parameter Open WebUI injects, for this plugin and job."""
+    def extras(self, plugin: Plugin, turn: _Turn, body: dict[str, Any]) -> dict[str, Any]:
+        """Every context parameter Open WebUI injects, for this plugin and job.
+
+        ``__model__`` is the chat's model (never the plugin itself), for every kind.
+        """
+        job, model = turn.job, turn.model
         user: dict[str, Any] = job.user.model_dump(exclude={"valves"})
         if plugin.user_valves is not None:
             user["valves"] = plugin.user_valves(**job.user.valves.get(plugin.id, {}))
         files = body.setdefault("files", []) if isinstance(body.get("files", []), list) else []
         messages = body.get("messages") if isinstance(body.get("messages"), list) else []
-        metadata = self.metadata(job, attempt, body, files)
-        model = {"id": str(body.get("model") or job.plugin), "name": plugin.name}
+        metadata = self.metadata(job, turn.attempt, body, files)
+        headers = dict(job.headers)  # the job carries no credentials (protocol.Job)
+        if "event_token" in metadata:  # in their place: this run's own, scoped to its message
+            headers["Authorization"] = f"Bearer {metadata['event_token']}"
         return {
             "__event_emitter__": self.emitter(job),
             "__event_call__": self.caller(job),
             "__user__": user,
             "__metadata__": metadata,
             "__request__": make_request(
-                job.headers,
+                headers,
                 path=_path_of(job),
                 path_params={"action_id": job.plugin} if job.type == "action" else {},
-                app_state={"MODELS": {model["id"]: model}, "config": {}},
+                app_state={
+                    "MODELS": {model["id"]: model} if model is not None else {},
+                    "config": app_config(),
+                },
             ),
             "__model__": model,
             "__messages__": messages,
@@ -201,6 +231,7 @@ class Runner:
             "features": body.get("features") or {},
             "variables": body.get("variables") or {},
             "tool_ids": body.get("tool_ids"),
+            "filter_ids": _filter_ids(body),
             "attempt": attempt.number,
             "redelivered": attempt.redelivered,
             "worker_id": attempt.worker_id,
@@ -269,13 +300,21 @@ class RunOutput:
             return
         self._ended = True
         await self._throttle.flush()
-        error = f"{type(exc).__name__}: {exc}"
+        error: dict[str, Any] = {"content": f"{type(exc).__name__}: {exc}"}
+        if isinstance(exc, EventwireError):
+            error["code"] = exc.code
         await self.emit(
             {
                 "type": "chat:completion",
-                "data": {"done": True, "content": self.content, "error": {"content": error}},
+                "data": {"done": True, "content": self.content, "error": error},
             }
         )
+
+
+def _filter_ids(body: dict[str, Any]) -> list[str]:
+    """The toggleable filters this request switches on (Open WebUI's ``filter_ids``)."""
+    ids = body.get("filter_ids")
+    return [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else []
 
 
 def _request_info(job: Job) -> dict[str, Any]:

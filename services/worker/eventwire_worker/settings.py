@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 
 from eventwire.settings import Settings
 
@@ -32,6 +33,25 @@ class WorkerSettings(Settings):
     stream_interval: float = Field(
         0.05, ge=0, description="Worker: least seconds between streamed deltas (throttling)."
     )
+    # -- hardening (issue 10) -----------------------------------------------------------
+    queued_stop_ttl: float = Field(
+        3600.0,
+        gt=0,
+        description="Worker: seconds a stop for a task not started yet is remembered; a job "
+        "taken within that time is cancelled instead of run.",
+    )
+    # -- end of hardening ------------------------------------------------------------------
+    worker_metrics_port: int | None = Field(
+        9100,
+        le=65535,
+        description="Worker: port of /metrics, /healthz and /readyz (0 = any free port, "
+        "printed in the ready line; empty or negative = no server).",
+    )
+    worker_metrics_host: str = Field(
+        "0.0.0.0",
+        description="Worker: listen address of the metrics server (all interfaces: "
+        "Prometheus and probes reach it from outside the container).",
+    )
     forward_user_info_headers: bool = Field(
         False,
         validation_alias=AliasChoices(
@@ -39,6 +59,15 @@ class WorkerSettings(Settings):
         ),
         description="Forward X-OpenWebUI-User-* and chat/message headers to external tools.",
     )
+
+    @field_validator("worker_metrics_port", mode="before")
+    @classmethod
+    def _off_when_empty_or_negative(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if int(value) < 0:
+            return None
+        return value
 
 
 @lru_cache(maxsize=1)

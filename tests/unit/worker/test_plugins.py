@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
+from eventwire.errors import ConfigurationError
 from eventwire_worker.plugins import (
     PluginError,
     PluginNotFound,
@@ -15,8 +17,11 @@ from eventwire_worker.plugins import (
     parse_frontmatter,
 )
 from eventwire_worker.service import EXAMPLES as EXAMPLES_DIR
+from eventwire_worker.service import build_worker
+from eventwire_worker.settings import WorkerSettings
 
 EXAMPLES = EXAMPLES_DIR
+PLUGINS = Path(__file__).parents[2] / "plugins"
 
 
 def test_frontmatter() -> None:
@@ -80,3 +85,30 @@ async def test_manifold_models() -> None:
 def test_missing_directory() -> None:
     with pytest.raises(PluginError, match="does not exist"):
         load_plugins("/no/such/dir")
+
+
+def test_malformed_valves_json_names_the_file_and_the_position(tmp_path: Path) -> None:
+    (tmp_path / "valves.json").write_text('{"showcase": {"delay": 0.5,}}')
+    with pytest.raises(ConfigurationError) as refused:
+        load_plugins(tmp_path)
+    message = refused.value.message
+    assert str(tmp_path / "valves.json") in message
+    assert "line 1 column 28" in message
+
+
+def test_valves_json_entries_must_be_objects(tmp_path: Path) -> None:
+    (tmp_path / "valves.json").write_text('{"showcase": 3}')
+    with pytest.raises(ConfigurationError, match=r"valves\.json.*'showcase'.*object"):
+        load_plugins(tmp_path)
+
+
+def test_each_load_error_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    settings = WorkerSettings(amqp_url="memory://load-errors", plugins_dir=str(PLUGINS))
+    with caplog.at_level(logging.INFO):
+        worker = build_worker(settings)
+    failed = sorted(worker.registry.errors)
+    assert failed  # tests/plugins holds deliberately broken files
+    for name in failed:
+        mentions = [r for r in caplog.records if name in r.getMessage()]
+        assert len(mentions) == 1, [r.getMessage() for r in mentions]
+        assert mentions[0].levelno == logging.ERROR
