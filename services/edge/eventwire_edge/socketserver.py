@@ -108,14 +108,18 @@ class EdgeSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped l
     # -- every client frame ------------------------------------------------------------------
 
     async def _handle_eio_message(self, eio_sid: str, data: str | bytes) -> None:
+        socket = self.engine.sockets.get(eio_sid)
+        if socket is None or socket.closed:
+            return  # dropped: what it had already sent is not read
         incoming = self._incoming.setdefault(eio_sid, _Incoming())
         if isinstance(data, bytes):
             await self._attachment(eio_sid, incoming, data)
             return
         incoming.to_drop = 0  # a text frame: no attachment of a refused packet comes after it
         if incoming.pending is not None:
-            incoming.pending = None
-            await self._refuse(eio_sid, "/", MalformedPacket("attachments missing before this"))
+            pending, incoming.pending = incoming.pending, None
+            error = errors.EventValidationError("malformed packet: its attachments never came")
+            await self._refuse_binary(eio_sid, pending, error)
         try:
             pkt = self.packet_class(encoded_packet=data)
         except MalformedPacket as exc:
