@@ -426,11 +426,12 @@ def plot(results: dict[str, Any], path: Path) -> None:
     xs = list(range(len(ks)))
 
     ax = axes[0][0]
-    bars = width * 2 / 3
+    bars = width / 2
     for offset, system, label in (
-        (-bars, "eventwire", "eventwire"),
-        (0.0, "manager", "python-socketio on EventwireManager"),
-        (bars, "socketio", "AsyncAioPikaManager"),
+        (-1.5 * bars, "eventwire", "eventwire"),
+        (-0.5 * bars, "owui", "Open WebUI room channels (Redis)"),
+        (0.5 * bars, "manager", "python-socketio on EventwireManager"),
+        (1.5 * bars, "socketio", "AsyncAioPikaManager"),
     ):
         values = [_get(emit, system, k, "max", "throughput") or 0 for k in ks]
         ax.bar([x + offset for x in xs], values, bars, label=label)
@@ -445,6 +446,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ax = axes[0][1]
     for system, label, marker in (
         ("eventwire", "eventwire", "o"),
+        ("owui", "room channels", "D"),
         ("manager", "EventwireManager", "^"),
         ("socketio", "AsyncAioPikaManager", "s"),
     ):
