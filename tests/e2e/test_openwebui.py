@@ -17,7 +17,7 @@ from playwright.async_api import Browser, expect
 from eventwire import Settings
 from tests.support.cluster import SECRET, delete_namespace
 from tests.support.openwebui import OWUI_PYTHON, OpenWebUI, User, missing_openwebui
-from tests.support.owui_page import OwuiPage, chromium
+from tests.support.owui_page import OwuiPage, chromium, clean_tab
 from tests.support.procs import WorkerProc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
@@ -87,13 +87,8 @@ async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bro
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def tab(site: Site, browser: Browser) -> AsyncIterator[OwuiPage]:
-    page = await OwuiPage.open(browser, site.owui.url, site.admin)
-    try:
+    async with clean_tab(browser, site.owui.url, site.admin) as page:
         yield page
-    finally:
-        errors = list(page.errors)
-        await page.close()
-        assert not errors, f"page errors: {errors}"
 
 
 def model(name: str) -> str:

@@ -26,7 +26,7 @@ from tests.support.browser import WAIT_MS
 from tests.support.cluster import delete_namespace
 from tests.support.openwebui import OWUI_BIN, OpenWebUI, User, missing_openwebui
 from tests.support.owui_balancer import Balancer, missing_haproxy, server
-from tests.support.owui_page import OwuiPage, chromium
+from tests.support.owui_page import OwuiPage, chromium, clean_tab
 from tests.support.owui_socket import OwuiSocket
 from tests.support.owui_state import RedisServer, missing_backing_services, postgres_database
 
@@ -117,13 +117,8 @@ async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bro
 @pytest_asyncio.fixture(loop_scope="module")
 async def tab(deployment: Deployment, browser: Browser) -> AsyncIterator[OwuiPage]:
     """The admin's tab, through the balancer: its socket on A, its requests on B."""
-    page = await OwuiPage.open(browser, deployment.balancer.url, deployment.admin)
-    try:
+    async with clean_tab(browser, deployment.balancer.url, deployment.admin) as page:
         yield page
-    finally:
-        errors = list(page.errors)
-        await page.close()
-        assert not errors, f"page errors: {errors}"
 
 
 async def socket_on(deployment: Deployment, replica: str) -> None:

@@ -260,3 +260,15 @@ class OwuiPage:
         await self.page.wait_for_function(
             "text => window.__owui.toasts.some(t => t.includes(text))", arg=text
         )
+
+
+@asynccontextmanager
+async def clean_tab(browser: Browser, base_url: str, user: User) -> AsyncIterator[OwuiPage]:
+    """A tab for one test; closing it fails the test if the page raised any error meanwhile."""
+    page = await OwuiPage.open(browser, base_url, user)
+    try:
+        yield page
+    finally:
+        errors = list(page.errors)
+        await page.close()
+        assert not errors, f"page errors: {errors}"

@@ -17,15 +17,13 @@ import contextlib
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
-from types import TracebackType
-from typing import Self
 
-from .rabbit_node import RabbitNode, RabbitNodeError
+from .rabbit_node import RabbitNode, RabbitNodeError, StartedContext
 
 __all__ = ["RabbitCluster"]
 
 
-class RabbitCluster:
+class RabbitCluster(StartedContext):
     def __init__(self, size: int = 3, prefix: str = "ewcluster") -> None:
         cookie = secrets.token_hex(16).upper()
         self.nodes = [RabbitNode(prefix=f"{prefix}{i}", cookie=cookie) for i in range(size)]
@@ -77,19 +75,3 @@ class RabbitCluster:
             with contextlib.suppress(Exception):
                 node.kill()  # throwaway data: no need for a graceful stop
             node.cleanup()
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()

@@ -62,6 +62,32 @@ _RESERVED_PORTS = frozenset({4369, 5552, 5672, 15672, 25672, *range(35672, 35683
 _ENV_PREFIXES = ("RABBITMQ_", "ERL_", "ERLANG_")
 
 
+class StartedContext:
+    """``with x:`` starts ``x`` and cleans it up whatever happens (a failed start too)."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def cleanup(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.cleanup()
+
+
 class RabbitNodeError(RuntimeError):
     """The private node could not be started or stopped."""
 
@@ -120,7 +146,7 @@ def _pid_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
-class RabbitNode:
+class RabbitNode(StartedContext):
     """A throwaway RabbitMQ node with its own name, ports and data directory."""
 
     name: str
@@ -266,22 +292,6 @@ class RabbitNode:
     def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run ``rabbitmqctl -n NODE ARGS...`` with this node's environment."""
         return self._run([str(self._ctl_bin), "-n", self.name, *args], timeout)
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()
 
     def __repr__(self) -> str:
         return f"RabbitNode(name={self.name!r}, port={self.port})"
