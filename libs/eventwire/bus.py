@@ -24,6 +24,7 @@ from .topology import QueueSpec, Topology
 
 if TYPE_CHECKING:
     from .jobs import JobQueue
+    from .mailbox import Mailboxes
 
 Handler = Callable[[str, Message], Awaitable[None]]
 """Receives (routing key, message), one message at a time, in arrival order."""
@@ -88,6 +89,10 @@ class Bus(Protocol):
 
     def job_queue(self) -> JobQueue:
         """This backend's durable job queue, on this bus's connection."""
+
+    async def mailboxes(self) -> Mailboxes | None:
+        """Session mailboxes on this bus's connection (recovery); None where the backend has
+        none (then tabs cannot be recovered)."""
 
     def on_connection_lost(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` each time the broker connection drops."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -72,6 +73,7 @@ class Caller:
                 payload=payload,
                 timeout=timeout,
                 reply_to=reply_to,
+                at=time.time(),
             )
 
         def cancel(call_id: str) -> Message:

@@ -67,6 +67,7 @@ class _Node:
     sids: set[str] = field(default_factory=set)
     parts: list[PresentSession] | None = None  # a snapshot being assembled
     draining: str | None = None  # the queue a draining node takes handoff requests on
+    recovers: bool = False  # its sessions outlive it (mailboxes): never marked lost
 
 
 class Replica:
@@ -156,6 +157,7 @@ class Replica:
             case PresenceChange():
                 self._change(message.node_id, node, message)
             case PresenceBeat():
+                node.recovers = message.recovers
                 if message.leaving:
                     self._drop(message.node_id, lost=False)
                     return False
@@ -234,7 +236,7 @@ class Replica:
         sessions = [self._sessions[sid][1] for sid in node.sids]
         for session in sessions:
             self._remove(node_id, session.session_id, node)
-            if lost:
+            if lost and not node.recovers:
                 self._lost[session.session_id] = now + self._lost_for
         self.peers_named.discard(node_id)
         return sessions

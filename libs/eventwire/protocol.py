@@ -49,6 +49,9 @@ class CallRequest(_Message):
     timeout: CallTimeout
     reply_to: Name
     event: Name = SOCKET_EVENT
+    # Wall-clock time it was asked (``time.time()``): a call asked again on a recovered
+    # session waits only what is left of its timeout.
+    at: float | None = None
 
 
 class CallCancel(_Message):
@@ -152,6 +155,9 @@ class PresenceBeat(_Announcement):
 
     kind: Literal["presence.beat"] = "presence.beat"
     leaving: bool = False
+    # Its sessions' tabs can be recovered on another node (mailboxes): when it dies, calls to
+    # them wait for the tab to come back instead of failing as offline.
+    recovers: bool = False
 
 
 class PresenceSnapshot(_Announcement):

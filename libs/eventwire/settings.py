@@ -100,6 +100,28 @@ class Settings(BaseSettings):
         description="SDK processes keep a presence replica (is_online, models_in_use, and "
         "calls to sessions of a dead edge node fail as offline within the TTL).",
     )
+    recovery_window: float = Field(
+        120.0,
+        ge=0,
+        le=24 * 3600,
+        description="Seconds a tab that lost its connection (not closed) can reconnect to any "
+        "edge and get what it missed, in order, and its pending calls asked again; 0 = off. Set "
+        "the same on every process (edges keep mailboxes; callers stop failing calls to the "
+        "sessions of a dead edge node, which may come back).",
+    )
+    recovery_max_bytes: int = Field(
+        4 * 1024 * 1024,
+        gt=0,
+        description="Bytes of events one session's mailbox holds at most (message bodies) while "
+        "its tab is away; a mailbox that may have passed it is not recovered (the tab is told).",
+    )
+    recovery_max_events: int = Field(
+        2048,
+        gt=0,
+        le=65535,
+        description="Events one session's mailbox holds at most while its tab is away (and how "
+        "many its edge may have written but not yet seen confirmed by the client).",
+    )
     reconnect_initial_delay: float = Field(0.2, gt=0, description="First reconnect backoff (s).")
     reconnect_max_delay: float = Field(5.0, gt=0, description="Largest reconnect backoff (s).")
     connect_timeout: float = Field(
@@ -130,7 +152,17 @@ class Settings(BaseSettings):
     def _presence_ttl_outlives_heartbeats(self) -> Settings:
         if self.presence_ttl < 2 * self.presence_interval:
             raise ValueError("presence_ttl must be at least twice presence_interval")
+        if self.recovery_window and self.recovery_max_bytes <= self.max_payload_bytes:
+            raise ValueError(
+                "recovery_max_bytes must be larger than max_payload_bytes (a mailbox holds "
+                "more than one event)"
+            )
         return self
+
+    @property
+    def recovers(self) -> bool:
+        """Tabs that lose their connection can be recovered (``EVENTWIRE_RECOVERY_WINDOW``)."""
+        return self.recovery_window > 0 and not self.uses_memory_bus
 
     @property
     def secret(self) -> str:

@@ -206,6 +206,22 @@ class Topology:
             f"{self.namespace}.node.{node_id}", durable=True, arguments=arguments, acked=quorum
         )
 
+    def mailbox(
+        self, session_id: str, *, expires_s: float, max_events: int, max_bytes: int
+    ) -> QueueSpec:
+        """One session's mailbox (``eventwire.mailbox``): classic, not durable; deleted
+        ``expires_s`` after its last consumer left; over its bounds it drops its oldest."""
+        name = f"{self.namespace}.mailbox.{session_id}"
+        if len(name.encode()) > MAX_KEY_BYTES:
+            name = f"{self.namespace}.mailbox.{_hashed(session_id)}"
+        arguments: dict[str, Any] = {
+            "x-expires": max(1, int(expires_s * 1000)),
+            "x-max-length": max_events,
+            "x-max-length-bytes": max_bytes,
+            "x-overflow": "drop-head",
+        }
+        return QueueSpec(name, arguments=arguments, acked=True)
+
     def worker_queue(self, worker_id: str) -> QueueSpec:
         """Control messages for one worker: ``task.<id>`` while it runs that job, and
         ``WORKERS_KEY`` while it runs at all."""

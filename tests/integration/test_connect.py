@@ -36,7 +36,7 @@ async def test_bad_tokens_are_refused_with_a_reason(
 
 
 async def test_bindings_are_reference_counted(cluster: Cluster) -> None:
-    edge = await cluster.edge()
+    edge = await cluster.edge(recovery_window=0)  # with recovery each session has a mailbox
     node = edge.node
     tab1 = await cluster.tab(edge, "alice")
     tab2 = await cluster.tab(edge, "alice")

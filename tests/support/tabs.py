@@ -9,6 +9,7 @@ from typing import Any
 
 import socketio
 
+from eventwire_edge.recovering import RecoveringClient
 from eventwire_edge.server import SOCKETIO_PATH
 
 WAIT = 20.0  # safety net for awaiting an event that should come; never a synchronisation
@@ -42,7 +43,7 @@ class Tab:
         self.url = url
         self.token = token
         self.name = name
-        self.client = socketio.AsyncClient(reconnection=reconnection)
+        self.client = RecoveringClient(reconnection=reconnection)
         self.connects = 0
         self.disconnects = 0
         self._on_change = on_change

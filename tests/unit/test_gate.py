@@ -26,7 +26,7 @@ class Host:
             raise self.refuse
         self.opened.append(f"{sid}:{member.identity.id}")
 
-    async def close_session(self, sid: str, member: Member) -> None:
+    async def close_session(self, sid: str, member: Member, reason: str | None = None) -> None:
         self.closed.append(sid)
 
 

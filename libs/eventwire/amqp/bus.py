@@ -45,6 +45,7 @@ from .outbox import Outbox, Pending
 
 if TYPE_CHECKING:
     from .jobs import AmqpJobQueue
+    from .mailbox import AmqpMailboxes
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,7 @@ class AmqpBus:
         self._inboxes: list[AmqpInbox] = []
         self._attachments: list[Attachment] = []
         self._lost_callbacks: list[Callable[[], None]] = []
+        self._mailboxes: AmqpMailboxes | None = None
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None  # declaring channel
@@ -234,6 +236,14 @@ class AmqpBus:
         from .jobs import AmqpJobQueue  # it builds on this module
 
         return AmqpJobQueue(self)
+
+    async def mailboxes(self) -> AmqpMailboxes:
+        if self._mailboxes is None:
+            from .mailbox import AmqpMailboxes  # it builds on this module
+
+            self._mailboxes = AmqpMailboxes(self, self._settings)
+            await self.add_attachment(self._mailboxes)
+        return self._mailboxes
 
     def on_connection_lost(self, callback: Callable[[], None]) -> None:
         self._lost_callbacks.append(callback)

@@ -115,6 +115,9 @@ class MemoryBus:
     def job_queue(self) -> MemoryJobQueue:
         return MemoryJobQueue(self)
 
+    async def mailboxes(self) -> None:
+        return None  # one process: a tab that reconnects gets a new session (README, Recovery)
+
     async def start(self) -> None:
         # Namespaces isolate like separate exchanges do on RabbitMQ.
         self._broker = _broker_for(self.broker_key)

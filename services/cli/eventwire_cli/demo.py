@@ -20,6 +20,7 @@ from eventwire.auth import mint_token
 from eventwire.errors import EventwireError
 from eventwire.settings import Settings
 from eventwire.signals import wait_for_signal
+from eventwire_edge.recovering import RecoveringClient
 from eventwire_edge.server import SOCKETIO_PATH, EdgeServer
 from eventwire_edge.settings import EdgeSettings
 from eventwire_worker.service import build_worker
@@ -106,9 +107,8 @@ async def chat(
     settings: Settings,
 ) -> None:
     """Connect as ``user_id``, submit ``text`` to ``model``, print events until it is done."""
-    import socketio
 
-    client = socketio.AsyncClient()
+    client = RecoveringClient()
     finished = asyncio.Event()
 
     async def on_event(data: dict[str, Any]) -> Any:
@@ -153,9 +153,8 @@ async def chat(
 
 async def listen(url: str, user_id: str, settings: Settings) -> None:
     """Connect as ``user_id``, print every event, answer calls with a canned value."""
-    import socketio
 
-    client = socketio.AsyncClient(reconnection=True)
+    client = RecoveringClient(reconnection=True)
     answers: dict[str, Any] = {"confirmation": True, "input": "typed by eventwire listen"}
 
     async def on_event(data: dict[str, Any]) -> Any:

@@ -68,6 +68,7 @@ class Announcer:
         self._bus = bus
         self._view = view
         self._interval = settings.presence_interval
+        self._recovers = settings.recovers
         self._usage_timeout = settings.usage_timeout
         self._max_models = settings.max_models_per_session
         # Half the limit for the sessions of a snapshot part: the rest is its header and peers.
@@ -188,7 +189,11 @@ class Announcer:
                 queue=self._draining,
             )
         return PresenceBeat(
-            node_id=self.node_id, incarnation=self.incarnation, seq=self._seq, leaving=leaving
+            node_id=self.node_id,
+            incarnation=self.incarnation,
+            seq=self._seq,
+            leaving=leaving,
+            recovers=self._recovers,
         )
 
     async def _publish(self, message: PresenceChange | PresenceBeat | PresenceDraining) -> None:

@@ -77,5 +77,6 @@ async def drop_transport(sio: socketio.AsyncServer, sid: str) -> None:
     socket = sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
     if socket is None:
         return
-    await socket.close(wait=False, abort=True)  # runs the disconnect handlers here
+    # A dropped transport, not a close: recovery keeps the session's mailbox for the window.
+    await socket.close(wait=False, abort=True, reason=sio.reason.TRANSPORT_CLOSE)
     socket.queue.put_nowait(None)  # ends its writer, which closes the websocket

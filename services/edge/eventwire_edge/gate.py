@@ -66,7 +66,8 @@ class SessionHost(Protocol):
     async def open_session(self, sid: str, member: Member) -> None:
         """Take a verified connection; raise an ``EventwireError`` to refuse it."""
 
-    async def close_session(self, sid: str, member: Member) -> None: ...
+    async def close_session(self, sid: str, member: Member, reason: str | None = None) -> None:
+        """The socket is gone; ``reason`` is python-socketio's disconnect reason."""
 
 
 @dataclass
@@ -105,7 +106,7 @@ class Gate(socketio.AsyncNamespace):  # type: ignore[misc]  # python-socketio is
             sid, _environ, auth = (*args, None)[:3]
             return await self._connect(sid, auth)
         if event == "disconnect":
-            return await self._disconnect(args[0])
+            return await self._disconnect(args[0], args[1] if len(args) > 1 else None)
         sid, data = args[0], args[1:]
         member = await self._admit(sid, data)
         if member is None:
@@ -143,10 +144,10 @@ class Gate(socketio.AsyncNamespace):  # type: ignore[misc]  # python-socketio is
                 exc.message, {"code": exc.code}
             ) from None
 
-    async def _disconnect(self, sid: str) -> None:
+    async def _disconnect(self, sid: str, reason: Any) -> None:
         member = self._members.pop(sid, None)
         if member is not None:
-            await self._host.close_session(sid, member)
+            await self._host.close_session(sid, member, reason if isinstance(reason, str) else None)
 
     async def refuse_packet(self, sid: str | None, error: errors.EventwireError) -> None:
         """A packet refused before it became an event: counted, charged, answered once a run."""

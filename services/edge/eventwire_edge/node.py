@@ -16,6 +16,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -53,6 +54,7 @@ from .external import ScopedEvents
 from .gate import Gate, Member
 from .handlers import Surface
 from .handoff import HandoffStats, Holds, Parking
+from .mailbox_sessions import MailboxSessions
 from .settings import EdgeSettings
 from .socketserver import EdgeSocketServer
 
@@ -109,6 +111,8 @@ class EdgeNode:
         # session id -> call id -> (request, task serving it)
         self._calls: dict[str, dict[str, tuple[CallRequest, asyncio.Task[None]]]] = {}
         self._inbox: Inbox | None = None
+        # Recovery on (EVENTWIRE_RECOVERY_WINDOW): sessions' events come from their mailboxes.
+        self.mailboxed: MailboxSessions | None = None
         self._background = TaskSet("edge")
         self._bindings: Bindings | None = None
         self.gate = Gate(settings, self)
@@ -149,11 +153,19 @@ class EdgeNode:
         await self.requests.start()
         await self.jobs.start()
         self._bindings = Bindings(self._inbox)
+        if self.settings.recovers:
+            mailboxes = await self.bus.mailboxes()
+            if mailboxes is not None:
+                self.mailboxed = MailboxSessions(self, mailboxes)
+                self.sio.hooks = self.mailboxed
         log.info("edge node %s consuming %s", self.node_id, spec.name)
         self.surface.start(self._bindings)
         await self.presence.start()
 
     async def stop(self) -> None:
+        if self.mailboxed is not None:
+            # First: every tab here may come back elsewhere and get what it missed.
+            await self.mailboxed.close()
         for sid in list(self._calls):
             await self._abort_calls(sid, "edge node shutting down")
         await self.parking.close()
@@ -201,7 +213,9 @@ class EdgeNode:
 
     @property
     def bound_keys(self) -> int:
-        return len(self._bindings.keys) if self._bindings else 0
+        """Keys bound for this node's sockets: its queue's, and each mailbox's two."""
+        mailboxed = 2 * self.mailboxed.mailbox_count if self.mailboxed is not None else 0
+        return (len(self._bindings.keys) if self._bindings else 0) + mailboxed
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -222,6 +236,7 @@ class EdgeNode:
             **asdict(self.surface.stats),
             **self.presence.stats(),
             **self.scoped_events.describe(),
+            "recovery": self.mailboxed.describe() if self.mailboxed is not None else None,
         }
 
     # -- sessions (what the gate hands over) ------------------------------------------
@@ -230,6 +245,17 @@ class EdgeNode:
         if self._bindings is None:
             raise errors.BrokerUnavailable("edge node is starting")
         identity = member.identity
+        if self.mailboxed is not None:
+            self._sessions[sid] = identity
+            try:
+                await self.mailboxed.open(sid, identity)
+            except BaseException:
+                self._sessions.pop(sid, None)
+                raise
+            await self.sio.enter_room(sid, user_key(identity.id))
+            self.presence.announcer.join(sid, identity.id)
+            log.debug("session %s connected for user %s (mailbox)", sid, identity.id)
+            return
         # A user still on a draining node: this session's events wait for that node's
         # handoff (held from before it can receive any, asked for once its keys are bound).
         sources = self.presence.replica.view.handoff_sources(identity.id)
@@ -255,8 +281,20 @@ class EdgeNode:
             self._background.spawn(drop_transport(self.sio, sid), name=f"drop:{sid}")
         log.debug("session %s connected for user %s", sid, identity.id)
 
-    async def close_session(self, sid: str, member: Member) -> None:
+    async def close_session(self, sid: str, member: Member, reason: str | None = None) -> None:
         self._sessions.pop(sid, None)
+        if self.mailboxed is not None:
+            closed = reason == self.sio.reason.SERVER_DISCONNECT or self.sio.closed_cleanly(sid)
+            if closed:
+                await self._abort_calls(sid, "client disconnected before answering")
+            else:  # its tab may come back: its calls are asked again then
+                await self._abort_calls(sid, "", answer=False)
+            await self.mailboxed.close_session(sid, closed=closed)
+            self.presence.announcer.leave(sid)
+            if self._bindings is not None and member.channels:
+                await self._bindings.release(*(channel_key(c) for c in member.channels))
+            log.debug("session %s %s", sid, "closed" if closed else "dropped (recoverable)")
+            return
         self.holds.drop(sid)
         if self.parking.active:
             # Sent away: its bindings stay until its user's handoff, its presence until the
@@ -356,7 +394,10 @@ class EdgeNode:
             return False
         return True
 
-    async def _serve(self, _key: str, request: CallRequest) -> None:
+    async def _serve(
+        self, _key: str, request: CallRequest, settle: Callable[[], None] | None = None
+    ) -> None:
+        """Ask the session; ``settle`` runs once an answer (or error) is sent for it."""
         identity = self._sessions.get(request.session_id)
         if self.draining and identity is not None:
             self._reply_error(
@@ -365,12 +406,14 @@ class EdgeNode:
                     f"edge node {self.node_id} is draining: session {request.session_id} is "
                     "about to reconnect elsewhere (as a new session)"
                 ),
+                settle,
             )
             return
         if identity is None:
             self._reply_error(
                 request,
                 errors.SessionOffline(f"session {request.session_id} is not connected here"),
+                settle,
             )
             return
         if identity.id != request.user_id:
@@ -379,16 +422,19 @@ class EdgeNode:
                 errors.PermissionDenied(
                     f"session {request.session_id} does not belong to user {request.user_id}"
                 ),
+                settle,
             )
             return
         where = not_json(request.payload)
         if where is not None:  # python-socketio would fail inside a task and wait for the timeout
             self._reply_error(
-                request, errors.EventValidationError(f"call payload: {where} is NaN or Infinity")
+                request,
+                errors.EventValidationError(f"call payload: {where} is NaN or Infinity"),
+                settle,
             )
             return
         self.stats.calls_served += 1
-        task = asyncio.create_task(self._call_client(request), name=f"call:{request.id}")
+        task = asyncio.create_task(self._call_client(request, settle), name=f"call:{request.id}")
         calls = self._calls.setdefault(request.session_id, {})
         calls[request.id] = (request, task)
 
@@ -399,27 +445,45 @@ class EdgeNode:
 
         task.add_done_callback(forget)
 
-    async def _call_client(self, request: CallRequest) -> None:
+    async def _call_client(
+        self, request: CallRequest, settle: Callable[[], None] | None = None
+    ) -> None:
         bind_log_context(user_id=request.user_id, session_id=request.session_id)
         started = time.monotonic()
-        try:
-            value = await self.sio.call(
-                request.event, request.payload, to=request.session_id, timeout=request.timeout
-            )
-        except socketio.exceptions.TimeoutError:
-            self.call_seconds.observe(time.monotonic() - started)
-            await self._send_reply(
-                request,
-                error=errors.CallTimeout(
-                    f"session {request.session_id} did not answer within {request.timeout:g}s"
-                ),
-            )
-            return
-        self.call_seconds.observe(time.monotonic() - started)
-        await self._send_reply(request, value=value)
+        timeout = request.timeout
+        if request.at is not None:  # asked again after a reconnect: only what is left of it
+            timeout = min(timeout, request.at + request.timeout - time.time())
+        timed_out = errors.CallTimeout(
+            f"session {request.session_id} did not answer within {request.timeout:g}s"
+        )
+        if timeout <= 0:
+            await self._send_reply(request, error=timed_out)
+        else:
+            try:
+                value = await self.sio.call(
+                    request.event, request.payload, to=request.session_id, timeout=timeout
+                )
+            except socketio.exceptions.TimeoutError:
+                self.call_seconds.observe(time.monotonic() - started)
+                await self._send_reply(request, error=timed_out)
+            else:
+                self.call_seconds.observe(time.monotonic() - started)
+                await self._send_reply(request, value=value)
+        if settle is not None:
+            settle()
 
-    def _reply_error(self, request: CallRequest, error: errors.EventwireError) -> None:
-        self._background.spawn(self._send_reply(request, error=error))
+    def _reply_error(
+        self,
+        request: CallRequest,
+        error: errors.EventwireError,
+        settle: Callable[[], None] | None = None,
+    ) -> None:
+        async def reply() -> None:
+            await self._send_reply(request, error=error)
+            if settle is not None:
+                settle()
+
+        self._background.spawn(reply())
 
     async def _send_reply(
         self,
@@ -458,7 +522,9 @@ class EdgeNode:
             )
         return None
 
-    async def _abort_calls(self, sid: str, why: str) -> None:
+    async def _abort_calls(self, sid: str, why: str, *, answer: bool = True) -> None:
+        """Stop waiting on the session's calls; ``answer``: fail them (``client_disconnected``),
+        else leave them unanswered (a recoverable session: they are asked again)."""
         calls = self._calls.pop(sid, {})
         for request, task in list(calls.values()):  # answered tasks leave `calls`
             if task.done():
@@ -466,4 +532,5 @@ class EdgeNode:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            await self._send_reply(request, error=errors.ClientDisconnected(why))
+            if answer:
+                await self._send_reply(request, error=errors.ClientDisconnected(why))

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import engineio
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
@@ -66,10 +67,16 @@ class SendQueue(asyncio.Queue[Any]):
         self.overflowed = False
         self.socket: Any = None  # the engineio socket, once connected
         self.transport: asyncio.Transport | None = None  # its websocket's, once upgraded
+        # Recovery (recovery.py): told of every ping queued and every pong read, in order.
+        self.on_ping: Callable[[], None] | None = None
+        self.on_pong: Callable[[], None] | None = None
+        self.closed_by_client = False  # its websocket got a close frame (a tab closing)
         self._stats = stats
         self._overflow = overflow
 
     def put_nowait(self, item: Any) -> None:
+        if self.on_ping is not None and getattr(item, "packet_type", None) == eio_packet.PING:
+            self.on_ping()
         size = _counted_size(item)
         if size:
             if self.overflowed:
@@ -124,7 +131,12 @@ class CountedWebSocket(aiohttp_driver.WebSocket):  # type: ignore[misc]  # untyp
             self._queue.written(_frame_size(message))
 
     async def wait(self) -> Any:
-        data = await super().wait()
+        msg = await self._sock.receive()
+        if msg.type == aiohttp.WSMsgType.CLOSE and self._queue is not None:
+            self._queue.closed_by_client = True  # a clean close, not a dropped transport
+        data = msg.data
+        if not isinstance(data, (bytes, str)):
+            raise OSError()  # closed (engineio's driver does the same)
         if isinstance(data, str) and data[:1] not in _EIO_TYPES:
             # engineio would raise decoding it, outside any handler: end the connection here.
             self.server.outgoing.transport_frames_malformed += 1
@@ -142,6 +154,7 @@ class EdgeEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped l
         self._async = {**drivers, "websocket": CountedWebSocket}
         self._max_queue_bytes = max_queue_bytes
         self.outgoing = OutgoingStats()
+        self.next_sid: str | None = None  # set just before python-socketio asks for a sid
         self._dropping: set[asyncio.Task[None]] = set()
 
     def create_queue(self, *args: Any, **kwargs: Any) -> SendQueue:
@@ -153,7 +166,25 @@ class EdgeEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped l
             if socket is not None and isinstance(socket.queue, SendQueue):
                 socket.queue.socket = socket  # tell its queue whose it is
                 socket.handle_post_request = self._guarded_posts(socket)
+                socket.receive = self._pongs_told(socket)
         return await super()._trigger_event(event, *args, **kwargs)
+
+    def generate_id(self) -> str:
+        # A recovered session keeps its sid: python-socketio's manager asks here for one.
+        claimed, self.next_sid = self.next_sid, None
+        return claimed if claimed is not None else str(super().generate_id())
+
+    @staticmethod
+    def _pongs_told(socket: Any) -> Callable[[Any], Any]:
+        receive = socket.receive
+        queue: SendQueue = socket.queue
+
+        async def told(pkt: Any) -> None:
+            if pkt.packet_type == eio_packet.PONG and queue.on_pong is not None:
+                queue.on_pong()
+            await receive(pkt)
+
+        return told
 
     def _guarded_posts(self, socket: Any) -> Callable[[dict[str, Any]], Any]:
         """Polling: a body that is not Engine.IO packets ends the connection (400), instead of

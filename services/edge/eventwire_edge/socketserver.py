@@ -65,6 +65,22 @@ def _own_origins(environ: dict[str, Any]) -> set[str]:
     return own
 
 
+class ConnectHooks(Protocol):
+    """Connection state recovery around python-socketio's CONNECT (``recovery.py``)."""
+
+    async def claim(self, auth: dict[str, Any]) -> str | None:
+        """The sid a CONNECT carrying ``pid`` gets back, or None (a new session)."""
+
+    def pid(self, sid: str) -> str | None:
+        """The ``pid`` the CONNECT answer carries (None: none, recovery is off)."""
+
+    async def abandon(self, sid: str) -> None:
+        """The claimed sid was refused after all."""
+
+    async def connected(self, sid: str) -> None:
+        """The CONNECT answer is out: what the session missed, then its live stream."""
+
+
 class PacketGuard(Protocol):
     async def refuse_packet(self, sid: str | None, error: errors.EventwireError) -> None:
         """A client packet was refused before dispatch (``sid``: None before it joined)."""
@@ -89,7 +105,9 @@ class EdgeSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped l
             **kwargs,
         )
         self.guard: PacketGuard | None = None
+        self.hooks: ConnectHooks | None = None
         self._incoming: dict[str, _Incoming] = {}
+        self._closed_cleanly: set[str] = set()  # sids whose tab closed (vs. a dropped transport)
 
     def _engineio_server_class(self) -> type[EdgeEngineServer]:
         settings = self._settings
@@ -226,6 +244,79 @@ class EdgeSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped l
             await self.guard.refuse_packet(sid, error)
         if sid is None:  # not even joined: no client speaks like this
             await self.engine.drop(eio_sid, "malformed packet")
+
+    # -- connect and disconnect, with recovery -------------------------------------------
+
+    def closed_cleanly(self, sid: str) -> bool:
+        """Whether the disconnect being handled for ``sid`` is a tab closing (a websocket close
+        frame or a DISCONNECT / CLOSE packet from the client), not a dropped transport."""
+        return sid in self._closed_cleanly
+
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        hooks = self.hooks
+        if hooks is None:
+            await super()._handle_connect(eio_sid, namespace, data)
+            return
+        # python-socketio's own flow (always_connect=False), with recovery's three steps: the
+        # sid a recovered tab gets back, the pid in the CONNECT answer, the replay after it.
+        namespace = namespace or "/"
+        claimed = None
+        if isinstance(data, dict) and "pid" in data:
+            claimed = await hooks.claim(data)
+            data = {k: v for k, v in data.items() if k not in ("pid", "offset")}
+        sid = None
+        if namespace in self.namespace_handlers:
+            self.engine.next_sid = claimed
+            sid = await self.manager.pre_connect(eio_sid, namespace)
+            self.engine.next_sid = None
+        if sid is None:
+            await self._refuse_connect(eio_sid, namespace, "Unable to connect", claimed)
+            return
+        fail_reason: Any = socketio.exceptions.ConnectionRefusedError().error_args
+        try:
+            success = await self._trigger_event(
+                "connect", namespace, sid, self.environ[eio_sid], data or None
+            )
+        except socketio.exceptions.ConnectionRefusedError as exc:
+            fail_reason, success = exc.error_args, False
+        if success is False:
+            await self.manager.disconnect(sid, namespace, ignore_queue=True)
+            await self._refuse_connect(eio_sid, namespace, fail_reason, claimed)
+            return
+        answer: dict[str, Any] = {"sid": sid}
+        pid = hooks.pid(sid)
+        if pid is not None:
+            answer["pid"] = pid
+        await self._send_packet(
+            eio_sid, self.packet_class(sio_packet.CONNECT, answer, namespace=namespace)
+        )
+        await self.manager.connect(sid, namespace)
+        await hooks.connected(sid)
+
+    async def _refuse_connect(
+        self, eio_sid: str, namespace: str, reason: Any, claimed: str | None
+    ) -> None:
+        await self._send_packet(
+            eio_sid, self.packet_class(sio_packet.CONNECT_ERROR, data=reason, namespace=namespace)
+        )
+        if claimed is not None and self.hooks is not None:
+            await self.hooks.abandon(claimed)
+
+    async def _handle_disconnect(
+        self, eio_sid: str, namespace: str | None, reason: Any = None
+    ) -> None:
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace or "/")
+        socket = self.engine.sockets.get(eio_sid)
+        clean = reason in (self.reason.CLIENT_DISCONNECT, self.reason.SERVER_DISCONNECT) or (
+            socket is not None and getattr(socket.queue, "closed_by_client", False)
+        )
+        if sid is not None and clean:
+            self._closed_cleanly.add(sid)
+        try:
+            await super()._handle_disconnect(eio_sid, namespace, reason)
+        finally:
+            if sid is not None:
+                self._closed_cleanly.discard(sid)
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
         self._incoming.pop(eio_sid, None)

@@ -1,0 +1,378 @@
+"""Session mailboxes on RabbitMQ: one classic queue per session, consumed by its edge.
+
+A mailbox is declared (``x-expires`` = the recovery window, bounds in events and bytes,
+``drop-head``) and bound to its session's keys before the session's CONNECT is answered, so
+nothing published after the tab connected misses it. Its letters are consumed on a channel of
+their own, each acknowledged one by one when the edge says so (a multiple ack would cover
+other sessions' letters on the channel). A second channel takes the passive declares that find
+a mailbox to resume: a missing queue closes the channel that asked, so it is never the one the
+consumers are on.
+
+Declares and binds go out with ``nowait`` and the consume after them waits: the broker applies
+one channel's methods in order, so its ``consume-ok`` means the mailbox and its bindings are in
+place, after one round trip instead of four.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import aiormq
+from aio_pika.abc import AbstractConnection
+from aiormq.abc import DeliveredMessage
+
+from .. import codec
+from ..errors import BrokerUnavailable, ProtocolError
+from ..mailbox import Backlog, Letter, LetterHandler
+from ..settings import Settings
+from ..topology import QueueSpec
+from . import fastpath
+
+if TYPE_CHECKING:
+    from .bus import AmqpBus
+
+log = logging.getLogger(__name__)
+
+_GENERATION = 1 << 40  # a letter's tag: channel generation * this + the broker's delivery tag
+_POLL = 0.05  # seconds between checks that another edge let go of a mailbox
+
+
+def _letter_id(message: DeliveredMessage) -> str:
+    properties = message.header.properties if message.header is not None else None
+    message_id = getattr(properties, "message_id", None)
+    if message_id:
+        return str(message_id)
+    # Published without an id (not by eventwire): its body's digest, stable across redelivery.
+    return "h" + hashlib.blake2b(message.body, digest_size=12).hexdigest()
+
+
+class AmqpMailbox:
+    def __init__(self, owner: AmqpMailboxes, session_id: str, spec: QueueSpec, keys: Sequence[str]):
+        self._owner = owner
+        self._session_id = session_id
+        self._spec = spec
+        self._keys = list(keys)
+        self._letters: asyncio.Queue[Letter] = asyncio.Queue()
+        self._unacked: set[int] = set()  # tags (with generation) given out, not yet settled
+        self._consumer_tag: str | None = None
+        self._channel: aiormq.abc.AbstractChannel | None = None
+        self._generation = 0
+        self._handler: LetterHandler | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._consumer: Any = self._receive if fastpath.install() else self._receive_async
+
+    @property
+    def session_id(self) -> str:
+        return self._session_id
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def name(self) -> str:
+        return self._spec.name
+
+    # -- on the broker ------------------------------------------------------------------
+
+    async def attach(
+        self, channel: aiormq.abc.AbstractChannel, exchange: str, generation: int
+    ) -> None:
+        """Declare (idempotent), bind, consume: one round trip (see the module's docstring)."""
+        spec = self._spec
+        self._channel, self._generation = channel, generation
+        self._unacked.clear()
+        while not self._letters.empty():  # from a channel that died: they come again
+            self._letters.get_nowait()
+        await channel.queue_declare(spec.name, arguments=spec.arguments, nowait=True)
+        for key in self._keys:
+            await channel.queue_bind(spec.name, exchange, routing_key=key, nowait=True)
+        ok = await channel.basic_consume(spec.name, self._consumer)
+        self._consumer_tag = ok.consumer_tag
+
+    def detach(self) -> None:
+        self._channel = None
+        self._consumer_tag = None
+        self._unacked.clear()  # the broker gives them back to the queue
+
+    def _receive(self, message: DeliveredMessage) -> None:
+        tag = self._generation * _GENERATION + (message.delivery_tag or 0)
+        try:
+            decoded = codec.decode(message.body)
+        except ProtocolError as exc:
+            log.warning("mailbox %s: undecodable letter (%s)", self._spec.name, exc)
+            decoded = None
+        self._unacked.add(tag)
+        self._owner.letters += 1
+        delivery = message.delivery
+        self._letters.put_nowait(
+            Letter(
+                key=message.routing_key or "",
+                message=decoded,
+                id=_letter_id(message),
+                redelivered=bool(getattr(delivery, "redelivered", False)),
+                size=len(message.body),
+                tag=tag,
+            )
+        )
+
+    async def _receive_async(self, message: DeliveredMessage) -> None:
+        self._receive(message)  # aiormq runs each as a task, in arrival order
+
+    # -- the Mailbox protocol -------------------------------------------------------------
+
+    def start(self, handler: LetterHandler) -> None:
+        if self._task is None and not self._closed:
+            self._handler = handler
+            self._task = asyncio.create_task(self._run(), name=f"mailbox:{self._session_id}")
+
+    async def _run(self) -> None:
+        handler = self._handler
+        if handler is None:
+            return
+        while True:
+            letter = await self._letters.get()
+            try:
+                await handler(letter)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("mailbox %s: handler failed on a letter", self._spec.name)
+
+    async def next_letter(self) -> Letter:
+        """The next letter, before ``start`` (``resume`` collects the backlog with it)."""
+        return await self._letters.get()
+
+    def pending(self) -> int:
+        """Letters received and not yet handed to the handler."""
+        return self._letters.qsize()
+
+    def ack(self, letter: Letter) -> None:
+        tag = letter.tag
+        if tag not in self._unacked:
+            return  # settled already, or from a channel that died (it comes again)
+        self._unacked.discard(tag)
+        if tag // _GENERATION == self._generation and self._channel is not None:
+            self._owner.send_ack(self._channel, tag % _GENERATION)
+
+    async def release(self) -> None:
+        """Stop consuming and give back what was not acknowledged, in order."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._stop_task()
+        self._owner.forget(self)
+        channel, tag = self._channel, self._consumer_tag
+        if channel is None or channel.is_closed:
+            return  # its channel died: the broker gave everything back already
+        with contextlib.suppress(*_BROKER_ERRORS):
+            if tag is not None:
+                await asyncio.shield(channel.basic_cancel(tag))
+            for each in sorted(self._unacked):
+                if each // _GENERATION == self._generation:
+                    await channel.basic_nack(each % _GENERATION, requeue=True, wait=False)
+        self._unacked.clear()
+        self._channel = None
+
+    async def discard(self) -> None:
+        """Delete the mailbox with its letters and bindings."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._stop_task()
+        self._owner.forget(self)
+        self._unacked.clear()
+        channel, tag = self._channel, self._consumer_tag
+        if channel is not None and not channel.is_closed and tag is not None:
+            with contextlib.suppress(*_BROKER_ERRORS):  # else the broker cancels it, loudly
+                await asyncio.shield(channel.basic_cancel(tag))
+        await self._owner.delete(self._spec.name)
+        self._channel = None
+
+    async def _stop_task(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+_BROKER_ERRORS = (
+    aiormq.exceptions.AMQPError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    ConnectionError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+class AmqpMailboxes:
+    """Every mailbox of one edge, on the bus's connection (restored after a reconnect)."""
+
+    def __init__(self, bus: AmqpBus, settings: Settings) -> None:
+        self._bus = bus
+        self._settings = settings
+        self._exchange = bus.topology.events.name
+        self._connection: AbstractConnection | None = None
+        self._channel: aiormq.abc.AbstractChannel | None = None
+        self._probe: aiormq.abc.AbstractChannel | None = None
+        self._generation = 0
+        self._open: dict[str, AmqpMailbox] = {}
+        self._acks: list[tuple[aiormq.abc.AbstractChannel, int]] = []
+        self._acking: asyncio.Task[None] | None = None
+        self.letters = 0
+
+    def spec(self, session_id: str) -> QueueSpec:
+        settings = self._settings
+        return self._bus.topology.mailbox(
+            session_id,
+            expires_s=settings.recovery_window,
+            max_events=settings.recovery_max_events,
+            max_bytes=settings.recovery_max_bytes,
+        )
+
+    def delivered(self) -> int:
+        return self.letters
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    # -- the bus connection (an Attachment) ------------------------------------------------
+
+    async def attach(self, connection: AbstractConnection) -> None:
+        channel = await (await connection.channel(publisher_confirms=False)).get_underlay_channel()
+        # Per consumer: a session's edge may have this many letters written and unconfirmed.
+        await channel.basic_qos(prefetch_count=self._settings.recovery_max_events)
+        probe = await (await connection.channel(publisher_confirms=False)).get_underlay_channel()
+        self._connection, self._channel, self._probe = connection, channel, probe
+        self._generation += 1
+        channel.closing.add_done_callback(self._on_channel_closed)
+        for mailbox in list(self._open.values()):
+            await mailbox.attach(channel, self._exchange, self._generation)
+
+    def detach(self) -> None:
+        self._connection = self._channel = self._probe = None
+        self._acks.clear()
+        for mailbox in self._open.values():
+            mailbox.detach()
+
+    def _on_channel_closed(self, future: asyncio.Future[Any]) -> None:
+        # Not our doing (a broker-side error): start over, as the bus does for its channels.
+        if self._channel is not None and self._channel.closing is future:
+            self._bus.unreachable("mailbox channel closed")
+
+    # -- mailboxes ----------------------------------------------------------------------
+
+    async def open(self, session_id: str, keys: Sequence[str]) -> AmqpMailbox:
+        channel = self._require()
+        mailbox = AmqpMailbox(self, session_id, self.spec(session_id), keys)
+        self._open[session_id] = mailbox
+        try:
+            await asyncio.shield(mailbox.attach(channel, self._exchange, self._generation))
+        except _BROKER_ERRORS as exc:
+            self._open.pop(session_id, None)
+            raise BrokerUnavailable(f"broker unreachable: cannot open a mailbox ({exc})") from exc
+        return mailbox
+
+    async def resume(
+        self, session_id: str, keys: Sequence[str], wait: float
+    ) -> tuple[AmqpMailbox, Backlog] | None:
+        spec = self.spec(session_id)
+        backlog_count = await self._find(spec.name, wait)
+        if backlog_count is None:
+            return None
+        mailbox = await self.open(session_id, keys)
+        backlog = Backlog()
+        try:
+            async with asyncio.timeout(self._bus.broker_timeout):
+                for _ in range(backlog_count):
+                    letter = await mailbox.next_letter()
+                    backlog.letters.append(letter)
+                    backlog.bytes += letter.size
+        except TimeoutError:
+            backlog.maybe_dropped = True  # fewer than it said: expired or dropped meanwhile
+        settings = self._settings
+        if (
+            backlog_count >= settings.recovery_max_events
+            or backlog.bytes > settings.recovery_max_bytes - settings.max_payload_bytes
+        ):
+            backlog.maybe_dropped = True  # drop-head may have made room (see mailbox.py)
+        return mailbox, backlog
+
+    async def _find(self, name: str, wait: float) -> int | None:
+        """The number of letters waiting in mailbox ``name`` once nobody consumes it; None
+        when it does not exist, or is still consumed after ``wait`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            probe = self._probe
+            if probe is None or probe.is_closed:
+                probe = await self._reopen_probe()
+            try:
+                ok = await asyncio.shield(probe.queue_declare(name, passive=True))
+            except aiormq.exceptions.ChannelNotFoundEntity:
+                await self._reopen_probe()
+                return None
+            except _BROKER_ERRORS as exc:
+                raise BrokerUnavailable(f"broker unreachable: {exc}") from exc
+            if not ok.consumer_count:
+                return int(ok.message_count or 0)
+            if loop.time() >= deadline:
+                log.info("mailbox %s is still consumed after %.1fs: not resumed", name, wait)
+                return None
+            await asyncio.sleep(_POLL)
+
+    async def _reopen_probe(self) -> aiormq.abc.AbstractChannel:
+        connection = self._connection
+        if connection is None:
+            raise BrokerUnavailable("broker unreachable: the connection is down")
+        channel = await connection.channel(publisher_confirms=False)
+        self._probe = await channel.get_underlay_channel()
+        return self._probe
+
+    def forget(self, mailbox: AmqpMailbox) -> None:
+        if self._open.get(mailbox.session_id) is mailbox:
+            del self._open[mailbox.session_id]
+
+    async def delete(self, name: str) -> None:
+        channel = self._channel
+        if channel is None or channel.is_closed:
+            return  # it expires with the window
+        with contextlib.suppress(*_BROKER_ERRORS):
+            await asyncio.shield(channel.queue_delete(name))
+
+    async def close(self) -> None:
+        """The edge is stopping: give every mailbox back (its tabs may come back elsewhere)."""
+        for mailbox in list(self._open.values()):
+            await mailbox.release()
+        if self._acking is not None:
+            with contextlib.suppress(asyncio.CancelledError, *_BROKER_ERRORS):
+                await self._acking
+
+    # -- acknowledgements, sent in the background in the order they were made -----------
+
+    def send_ack(self, channel: aiormq.abc.AbstractChannel, tag: int) -> None:
+        self._acks.append((channel, tag))
+        if self._acking is None or self._acking.done():
+            self._acking = asyncio.create_task(self._flush_acks(), name="mailbox-acks")
+
+    async def _flush_acks(self) -> None:
+        while self._acks:
+            batch, self._acks = self._acks, []
+            for channel, tag in batch:
+                if channel.is_closed:
+                    continue  # given back by the broker with its channel
+                with contextlib.suppress(*_BROKER_ERRORS):
+                    await channel.basic_ack(tag, wait=False)
+
+    def _require(self) -> aiormq.abc.AbstractChannel:
+        channel = self._channel
+        if channel is None or channel.is_closed:
+            raise BrokerUnavailable("broker unreachable: the connection is down")
+        return channel
