@@ -229,6 +229,7 @@ class MailboxSessions:
             "mailboxes": len(self._boxes),
             "sessions_recovered": stats.sessions_recovered,
             "sessions_not_recovered": stats.sessions_not_recovered,
+            "not_recovered": dict(stats.not_recovered),
             "letters_replayed": stats.letters_replayed,
             "letters_skipped": stats.letters_skipped,
             "calls_asked_again": stats.calls_asked_again,

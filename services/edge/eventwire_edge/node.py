@@ -285,11 +285,12 @@ class EdgeNode:
         self._sessions.pop(sid, None)
         if self.mailboxed is not None:
             closed = reason == self.sio.reason.SERVER_DISCONNECT or self.sio.closed_cleanly(sid)
-            if closed:
+            if closed:  # mailbox first: a caller told "disconnected" then finds it gone
+                await self.mailboxed.close_session(sid, closed=True)
                 await self._abort_calls(sid, "client disconnected before answering")
             else:  # its tab may come back: its calls are asked again then
                 await self._abort_calls(sid, "", answer=False)
-            await self.mailboxed.close_session(sid, closed=closed)
+                await self.mailboxed.close_session(sid, closed=False)
             self.presence.announcer.leave(sid)
             if self._bindings is not None and member.channels:
                 await self._bindings.release(*(channel_key(c) for c in member.channels))

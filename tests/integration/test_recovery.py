@@ -1,0 +1,176 @@
+"""Connection state recovery on the real broker: a tab whose transport drops comes back to
+any edge with socket.io's pid / offset and gets what it missed, once, in order; its pending
+calls are asked again; a closed tab fails them at once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from eventwire import ClientDisconnected, SessionOffline
+from eventwire.auth import mint_token
+from eventwire_edge.drain import drop_transport
+from eventwire_edge.recovery import mint_pid, read_pid
+from eventwire_edge.server import EdgeServer
+from tests.support.cluster import Cluster
+from tests.support.tabs import Tab, eventually
+
+CONFIRM = {"type": "confirmation", "data": {"title": "Still there?"}}
+
+
+def status(n: int) -> dict[str, Any]:
+    return {"type": "status", "data": {"description": f"step {n}"}}
+
+
+def steps(tab: Tab) -> list[str]:
+    return [e["data"]["data"]["description"] for e in tab.events if e["data"]["type"] == "status"]
+
+
+async def recovering_tab(cluster: Cluster, edge: EdgeServer, user_id: str) -> Tab:
+    tab = Tab(
+        edge.url, mint_token(user_id, cluster.settings.secret), name=user_id, reconnection=True
+    )
+    tab.client.reconnection_delay = tab.client.reconnection_delay_max = 0.05
+    tab.client.randomization_factor = 0
+    cluster.tabs.append(tab)
+    return await tab.connect()
+
+
+async def reconnected(tab: Tab, connects: int) -> None:
+    await eventually(lambda: tab.connects >= connects and tab.client.connected)
+
+
+async def test_a_dropped_tab_gets_what_it_missed_on_another_edge(amqp_cluster: Cluster) -> None:
+    a, b = await amqp_cluster.edge(), await amqp_cluster.edge()
+    ew = await amqp_cluster.client()
+    tab = await recovering_tab(amqp_cluster, a, "alice")
+    sid = tab.sid
+    for n in range(5):
+        await ew.emit(status(n), user_id="alice")
+    await tab.wait_for(lambda events: len(events) == 5)
+
+    tab.client.connection_url = b.url  # its balancer sends it to the other edge next time
+    await drop_transport(a.node.sio, sid)
+    for n in range(5, 40):  # while it is away, and while it comes back
+        await ew.emit(status(n), user_id="alice")
+    await reconnected(tab, 2)
+    for n in range(40, 45):
+        await ew.emit(status(n), user_id="alice")
+
+    await tab.wait_for(lambda events: len(events) >= 45)
+    assert steps(tab) == [f"step {n}" for n in range(45)]  # every one, once, in order
+    assert tab.client.recovered is True
+    assert tab.sid == sid  # the same session: calls to it still reach it
+    recovery = b.node.describe()["recovery"]
+    assert recovery["sessions_recovered"] == 1
+    assert a.node.describe()["recovery"]["mailboxes_released"] == 1
+
+
+async def test_what_the_tab_had_read_is_not_sent_again(amqp_cluster: Cluster) -> None:
+    edge = await amqp_cluster.edge()
+    ew = await amqp_cluster.client()
+    tab = await recovering_tab(amqp_cluster, edge, "alice")
+    # Unconfirmed until the tab's pong: they stay in the mailbox, then the offset skips them.
+    for n in range(20):
+        await ew.emit(status(n), user_id="alice")
+    await tab.wait_for(lambda events: len(events) == 20)
+    await drop_transport(edge.node.sio, tab.sid)
+    await reconnected(tab, 2)
+    await ew.emit(status(20), user_id="alice")
+    await tab.wait_for(lambda events: len(events) >= 21)
+    assert steps(tab) == [f"step {n}" for n in range(21)]
+    recovery = edge.node.describe()["recovery"]
+    assert recovery["sessions_recovered"] == 1
+    assert recovery["letters_replayed"] + recovery["letters_skipped"] <= 20
+
+
+async def test_a_call_pending_when_the_tab_dropped_is_asked_again(amqp_cluster: Cluster) -> None:
+    a, b = await amqp_cluster.edge(), await amqp_cluster.edge()
+    ew = await amqp_cluster.client()
+    tab = await recovering_tab(amqp_cluster, a, "alice")
+    asked: list[dict[str, Any]] = []
+    first = asyncio.Event()
+
+    async def answer(data: dict[str, Any]) -> Any:
+        asked.append(data)
+        if len(asked) == 1:
+            first.set()
+            await asyncio.Event().wait()  # the dialog is up when the transport drops
+        return {"answered": len(asked)}
+
+    tab.answer = answer
+    call = asyncio.create_task(ew.call(CONFIRM, user_id="alice", session_id=tab.sid, timeout=60))
+    await asyncio.wait_for(first.wait(), 20)
+    tab.client.connection_url = b.url
+    await drop_transport(a.node.sio, tab.sid)
+    assert await asyncio.wait_for(call, 30) == {"answered": 2}
+    assert [d["data"] for d in asked] == [CONFIRM, CONFIRM]
+    assert b.node.describe()["recovery"]["calls_asked_again"] == 1
+
+
+async def test_a_closed_tab_fails_its_call_at_once_and_its_mailbox_goes(
+    amqp_cluster: Cluster,
+) -> None:
+    edge = await amqp_cluster.edge()
+    ew = await amqp_cluster.client()
+    tab = await recovering_tab(amqp_cluster, edge, "alice")
+    held = asyncio.Event()
+
+    async def hold(_data: dict[str, Any]) -> Any:
+        held.set()
+        await asyncio.Event().wait()
+
+    tab.answer = hold
+    sid = tab.sid
+    call = asyncio.create_task(ew.call(CONFIRM, user_id="alice", session_id=sid, timeout=3600))
+    await asyncio.wait_for(held.wait(), 20)
+    await tab.disconnect()  # a clean close (the client says goodbye)
+    with pytest.raises(ClientDisconnected):
+        await asyncio.wait_for(call, 20)
+    with pytest.raises(SessionOffline):  # nothing holds its session key any more
+        await ew.call(CONFIRM, user_id="alice", session_id=sid, timeout=3600)
+    assert edge.node.describe()["recovery"]["mailboxes_discarded"] == 1
+
+
+async def test_a_tab_back_after_the_window_gets_a_new_session(amqp_cluster: Cluster) -> None:
+    edge = await amqp_cluster.edge(recovery_window=0.3)
+    ew = await amqp_cluster.client()
+    tab = await recovering_tab(amqp_cluster, edge, "alice")
+    tab.client.reconnection_delay = tab.client.reconnection_delay_max = 2.0
+    sid = tab.sid
+    await drop_transport(edge.node.sio, sid)
+    await ew.emit(status(0), user_id="alice")  # into the mailbox, which expires
+    await reconnected(tab, 2)
+    assert tab.client.recovered is False  # told: the page reloads its state
+    assert tab.sid != sid
+    assert edge.node.describe()["recovery"]["sessions_not_recovered"] == 1
+
+
+async def test_a_forged_or_borrowed_pid_recovers_nothing(amqp_cluster: Cluster) -> None:
+    edge = await amqp_cluster.edge()
+    ew = await amqp_cluster.client()
+    victim = await recovering_tab(amqp_cluster, edge, "alice")
+    victim_sid = victim.sid
+    await drop_transport(edge.node.sio, victim_sid)
+    await ew.emit(status(0), user_id="alice")
+
+    secret = amqp_cluster.settings.secret
+    for pid in (
+        mint_pid("another secret", victim_sid, "mallory"),
+        mint_pid(secret, victim_sid, "alice"),
+    ):
+        mallory = Tab(edge.url, mint_token("mallory", secret), name="mallory")
+        amqp_cluster.tabs.append(mallory)
+        mallory.client.pid = pid  # as if its previous connection had been given this pid
+        await mallory.connect()
+        assert mallory.client.recovered is False
+        assert mallory.sid != victim_sid
+        assert mallory.events == []
+    assert read_pid(secret, "not.a-pid") is None
+    recovery = edge.node.describe()["recovery"]
+    assert recovery["not_recovered"] == {"bad_pid": 1, "other_user": 1}
+    await reconnected(victim, 2)  # the owner still gets it back
+    await victim.wait_for(lambda events: len(events) == 1)
+    assert victim.client.recovered is True
