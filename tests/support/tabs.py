@@ -27,8 +27,10 @@ class Refused(Exception):
 class Tab:
     """One Socket.IO connection: records every ``events`` packet, answers calls via ``answer``.
 
-    ``reconnection=True``: like a browser tab, it reconnects after a transport drop (and gets
-    a new sid); ``on_change(tab, "connect" | "disconnect")`` is told each time.
+    ``reconnection=True``: like a browser tab, it reconnects after a transport drop (with
+    recovery on, to the same session: ``client.recovered``); ``on_change(tab, "connect" |
+    "disconnect")`` is told each time. ``headers``: sent with every connect (a balancer's
+    stickiness cookie, say).
     """
 
     def __init__(
@@ -39,8 +41,10 @@ class Tab:
         name: str = "",
         reconnection: bool = False,
         on_change: Callable[[Tab, str], None] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.url = url
+        self.headers = headers or {}
         self.token = token
         self.name = name
         self.client = RecoveringClient(reconnection=reconnection)
@@ -74,6 +78,7 @@ class Tab:
                 auth=auth,
                 socketio_path=SOCKETIO_PATH,
                 transports=["websocket"],
+                headers=self.headers,
                 wait_timeout=WAIT,
             )
         except socketio.exceptions.ConnectionError as exc:

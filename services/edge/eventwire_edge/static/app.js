@@ -139,7 +139,7 @@ function connect() {
   });
   socket.on('disconnect', (reason) => {
     setConn('disconnected', `disconnected (${reason})`);
-    dropDialogs(); // the edge already answered their callers: client_disconnected
+    dropDialogs(); // closed: answered client_disconnected; dropped: asked again on reconnect
   });
   socket.on('connect_error', (error) => {
     if (error.data?.code === 'invalid_token') signOut(`Signed out: ${error.message}`);
@@ -172,7 +172,10 @@ async function loadModels() {
 
 // -- events, as Open WebUI's chatEventHandler applies them -----------------------------
 
-async function onEvent(event, ack) {
+async function onEvent(event, last) {
+  // A call's last argument is its answer callback; an emitted event's, with recovery on, is
+  // its offset (a string socket.io-client keeps for reconnecting): never called.
+  const ack = typeof last === 'function' ? last : undefined;
   window.eventwire.received.push(event);
   const type = event?.data?.type ?? null;
   const data = event?.data?.data ?? null;
