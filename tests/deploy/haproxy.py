@@ -35,8 +35,19 @@ def haproxy_env(values: dict[str, str]) -> dict[str, str]:
 class HaproxyProc(Proc):
     """HAProxy in the foreground (``-db``), its log in a file (it logs every request)."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        super().__init__(tool("haproxy"), "-db", "-f", str(CONFIG), env=env, name="haproxy")
+    def __init__(self, env: dict[str, str], log: Path, *, admin: bool = False) -> None:
+        config = CONFIG
+        self.admin_socket: Path | None = None
+        if admin:  # the runtime API on a private socket: the deploy config has none
+            self.admin_socket = log.parent / "haproxy-admin.sock"
+            config = log.parent / "haproxy-admin.cfg"
+            text = CONFIG.read_text()
+            config.write_text(
+                text.replace(
+                    "global\n", f'global\n    stats socket "{self.admin_socket}" level admin\n', 1
+                )
+            )
+        super().__init__(tool("haproxy"), "-db", "-f", str(config), env=env, name="haproxy")
         self.log = log
         self.port = int(env["HAPROXY_BIND"].rsplit(":", 1)[1])
         self.stats_port = int(env["HAPROXY_STATS_BIND"].rsplit(":", 1)[1])
@@ -56,6 +67,22 @@ class HaproxyProc(Proc):
                 start_new_session=True,
             )
         return self
+
+    async def command(self, line: str) -> str:
+        """One runtime API command (``admin=True``), its answer."""
+        if self.admin_socket is None:
+            raise RuntimeError("started without the runtime API (admin=True)")
+        reader, writer = await asyncio.open_unix_connection(str(self.admin_socket))
+        try:
+            writer.write(line.encode() + b"\n")
+            await writer.drain()
+            return (await reader.read()).decode()
+        finally:
+            writer.close()
+
+    async def shutdown_sessions(self, server: str) -> None:
+        """Cut every connection to ``server`` (no close frame reaches either side)."""
+        await self.command(f"shutdown sessions server edges/{server}")
 
     async def servers(self) -> dict[str, str]:
         """Status of each server of backend `edges` (UP, DOWN, ...), from the stats page."""

@@ -61,14 +61,14 @@ async def haproxy(processes: Processes) -> AsyncIterator[list[HaproxyProc]]:
         await proc.stop()
 
 
-def balancer(edges: list[EdgeProc], log: Path) -> HaproxyProc:
+def balancer(edges: list[EdgeProc], log: Path, *, admin: bool = False) -> HaproxyProc:
     """deploy/haproxy/haproxy.cfg in front of these edges, on free loopback ports."""
     env = {
         "HAPROXY_BIND": f"127.0.0.1:{free_port()}",
         "HAPROXY_STATS_BIND": f"127.0.0.1:{free_port()}",
         **{f"EDGE{i}": e.url.removeprefix("http://") for i, e in enumerate(edges, start=1)},
     }
-    return HaproxyProc(env, log)
+    return HaproxyProc(env, log, admin=admin)
 
 
 async def place(edges: list[EdgeProc]) -> list[int]:

@@ -88,9 +88,14 @@ class Stream:
 
     async def _run(self) -> None:
         while not self._stop.is_set():
-            reply = await self.sender.request("emit", user=self.user, event=note(self.user, self.sent))
+            reply = await self.sender.request(
+                "emit", user=self.user, event=note(self.user, self.sent)
+            )
             assert reply == {"ok": True}, reply
             self.sent += 1
+            # Paced like a model's token stream (tens a second), not as fast as it can go:
+            # a tab that falls recovery_max_events behind is not recoverable (README).
+            await asyncio.sleep(0.02)
 
     async def reached(self, n: int) -> None:
         await eventually(lambda: self.sent >= n, within=SAFETY)
@@ -102,9 +107,9 @@ class Stream:
 
 
 async def page_state(page: ChatPage) -> dict[str, Any]:
+    socket = "window.eventwire.state.socket"
     state: dict[str, Any] = await page.page.evaluate(
-        "({sid: window.eventwire.state.socket?.id, connected: window.eventwire.state.socket?.connected,"
-        " recovered: window.eventwire.state.socket?.recovered})"
+        f"({{sid: {socket}?.id, connected: {socket}?.connected, recovered: {socket}?.recovered}})"
     )
     return state
 
@@ -124,7 +129,7 @@ async def test_sigkill_and_a_cut_transport_lose_nothing(
     edge_env = {**env, "EVENTWIRE_DEV_LOGIN": "true", "EVENTWIRE_PLUGINS_DIR": PLUGINS}
     edges = [await processes.edge(edge_env, "edge-1"), await processes.edge(edge_env, "edge-2")]
     sender = await processes.sender(env)
-    lb = balancer(edges, tmp_path / "haproxy.log")
+    lb = balancer(edges, tmp_path / "haproxy.log", admin=True)
     haproxy.append(lb)
     await lb.start()
 
@@ -134,7 +139,9 @@ async def test_sigkill_and_a_cut_transport_lose_nothing(
     await eventually(both_up, within=SAFETY)
     pinned = {"name": "EWEDGE", "value": "edge1", "url": lb.url}
 
-    tab = Tab(lb.url, token("ann"), name="ann", reconnection=True, headers={"Cookie": "EWEDGE=edge1"})
+    tab = Tab(
+        lb.url, token("ann"), name="ann", reconnection=True, headers={"Cookie": "EWEDGE=edge1"}
+    )
     processes.tabs.append(tab)
     await tab.connect()
     # The demo page, the same way: HAProxy's cookie in its browser context.
@@ -187,7 +194,10 @@ async def test_sigkill_and_a_cut_transport_lose_nothing(
         await expect(page.dialog).to_be_visible()
         await page.dialog.locator("#dialog-confirm").click()
         assert (await asyncio.wait_for(bob_call, SAFETY))["ok"] is True
-        assert await asyncio.wait_for(ann_call, SAFETY) == {"ok": True, "value": {"confirmed": "ann"}}
+        assert await asyncio.wait_for(ann_call, SAFETY) == {
+            "ok": True,
+            "value": {"confirmed": "ann"},
+        }
         assert asked == [ann_sid, ann_sid]
 
         # A transport cut with no edge dying: HAProxy drops every connection to edge 2.

@@ -9,6 +9,8 @@ claimed before its CONNECT is answered and replayed right after.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TAKEOVER_WAIT = 5.0  # seconds a reconnecting tab waits for another edge to let its mailbox go
+PING_AFTER = 0.05  # seconds after an event that no ping has covered yet, it gets one
 
 
 class MailboxSessions:
@@ -40,6 +43,9 @@ class MailboxSessions:
         self._boxes: dict[str, Mailbox] = {}
         self._trackers: dict[str, Tracker] = {}
         self._replay: dict[str, Claim] = {}  # claimed, opened, CONNECT not yet answered
+        self._uncovered: set[str] = set()  # sessions with events written after their last ping
+        self._pinger: asyncio.Task[None] | None = None
+        self._max_unconfirmed = node.settings.recovery_max_events
 
     # -- socketserver.ConnectHooks ----------------------------------------------------------
 
@@ -130,6 +136,10 @@ class MailboxSessions:
 
     async def close(self) -> None:
         """The node stops: every mailbox goes back to the broker for its tab to resume."""
+        if self._pinger is not None:
+            self._pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pinger
         boxes, self._boxes = self._boxes, {}
         self._trackers.clear()
         for mailbox in boxes.values():
@@ -215,9 +225,33 @@ class MailboxSessions:
         if emit.at is not None:
             node.delivery_seconds.observe(time.time() - emit.at)
         tracker.wrote(letter)
-        burst_over = getattr(mailbox, "pending", lambda: 0)() == 0
-        if tracker.since_ping >= PING_EVERY or (burst_over and not tracker.marks):
+        if len(tracker.unconfirmed) >= self._max_unconfirmed:
+            # It reads nothing: what it has not confirmed stays in its mailbox, bounded.
+            self.stats.slow_sessions_dropped += 1
+            log.warning("session %s confirms nothing: dropped (it may recover)", sid)
+            self._uncovered.discard(sid)
+            await self._drop_here(sid)
+        elif tracker.since_ping >= PING_EVERY:
             await self._ping(sid)
+        else:
+            self._uncovered.add(sid)
+            if self._pinger is None or self._pinger.done():
+                self._pinger = asyncio.create_task(self._ping_later(), name="recovery-pings")
+
+    async def _ping_later(self) -> None:
+        """Ping, a moment after they were written, sessions whose last events no ping covers:
+        one ping for a burst, not one per event."""
+        while self._uncovered:
+            await asyncio.sleep(PING_AFTER)
+            waiting, self._uncovered = self._uncovered, set()
+            for sid in waiting:
+                tracker = self._trackers.get(sid)
+                if tracker is None or tracker.since_ping <= 0:
+                    continue
+                if tracker.marks:  # a ping is out: after its pong, look again
+                    self._uncovered.add(sid)
+                    continue
+                await self._ping(sid)
 
     @property
     def mailbox_count(self) -> int:
@@ -234,6 +268,7 @@ class MailboxSessions:
             "letters_skipped": stats.letters_skipped,
             "calls_asked_again": stats.calls_asked_again,
             "recovery_pings": stats.recovery_pings,
+            "slow_sessions_dropped": stats.slow_sessions_dropped,
             "mailboxes_discarded": stats.mailboxes_discarded,
             "mailboxes_released": stats.mailboxes_released,
             "unconfirmed_events": sum(len(t.unconfirmed) for t in self._trackers.values()),

@@ -78,6 +78,7 @@ class RecoveryStats:
     letters_skipped: int = 0  # events the client had read before it dropped (not sent again)
     calls_asked_again: int = 0
     recovery_pings: int = 0
+    slow_sessions_dropped: int = 0  # wrote recovery_max_events unconfirmed: transport dropped
     mailboxes_discarded: int = 0  # closed tabs
     mailboxes_released: int = 0  # dropped transports: kept for the window
     not_recovered: dict[str, int] = field(default_factory=dict)  # why
@@ -105,6 +106,7 @@ class Tracker:
         self.confirmed = 0
 
     def wrote(self, letter: Letter) -> None:
+        letter.message = None  # kept for its id and tag only: the payload is the socket's now
         self.unconfirmed.append(letter)
         self.by_id[letter.id] = letter
         self.written += 1
