@@ -55,12 +55,12 @@ class Runner:
     def emitter(self, job: Job) -> EventEmitter:
         emit = self.client.event_emitter(_request_info(job), route=job.relay)
         if job.relay is not None and job.direct is not None:  # some types skip the relay
-            return self.tabs.emitter(job, job.direct, emit)
+            return self.tabs.emitter(_request_info(job), job.direct, emit)
         return emit
 
     def caller(self, job: Job) -> EventCaller:
         if job.relay is not None and job.direct is not None and job.direct.sid is not None:
-            return self.tabs.caller(job, job.direct, job.direct.sid)  # straight to the tab
+            return self.tabs.caller(_request_info(job), job.direct, job.direct.sid)  # to the tab
         if job.relay is not None:  # the relay asks through its own __event_call__
             info = {**_request_info(job), "session_id": job.session_id or job.id}
             return self.client.event_call(info, route=job.relay)

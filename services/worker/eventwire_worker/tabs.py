@@ -21,7 +21,7 @@ from typing import Any
 from eventwire.client import EventCaller, EventEmitter, Eventwire
 from eventwire.errors import CallTimeout, ClientDisconnected, EventwireError, SessionOffline
 from eventwire.events import validate_event
-from eventwire.protocol import SOCKET_EVENT, DirectRoute, Job
+from eventwire.protocol import SOCKET_EVENT, DirectRoute
 from eventwire.sio_peer import SioPeer
 
 log = logging.getLogger(__name__)
@@ -60,8 +60,10 @@ class DirectTabs:
         self.default_timeout = default_timeout
         self.stats = DirectStats()
 
-    def emitter(self, job: Job, route: DirectRoute, via_relay: EventEmitter) -> EventEmitter:
-        request_info = _request_info(job)
+    def emitter(
+        self, request_info: dict[str, Any], route: DirectRoute, via_relay: EventEmitter
+    ) -> EventEmitter:
+        """``request_info``: the run's ``user_id``, ``chat_id``, ``message_id``."""
 
         # Like Open WebUI's (and the SDK's), the closure's first cell is `request_info`.
         async def __event_emitter__(event_data: dict[str, Any]) -> None:
@@ -76,8 +78,8 @@ class DirectTabs:
 
         return __event_emitter__
 
-    def caller(self, job: Job, route: DirectRoute, sid: str) -> EventCaller:
-        request_info = {**_request_info(job), "session_id": sid}
+    def caller(self, request_info: dict[str, Any], route: DirectRoute, sid: str) -> EventCaller:
+        request_info = {**request_info, "session_id": sid}
 
         async def __event_caller__(event_data: dict[str, Any]) -> Any:
             validate_event(event_data)
@@ -126,15 +128,6 @@ class DirectTabs:
                 room=request_info["session_id"],
                 namespace=route.namespace,
             )
-
-
-def _request_info(job: Job) -> dict[str, Any]:
-    return {
-        "user_id": job.user.id,
-        "session_id": job.session_id,
-        "chat_id": job.chat_id,
-        "message_id": job.message_id,
-    }
 
 
 def _envelope(request_info: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from eventwire.client import Eventwire
-from eventwire.protocol import DirectRoute, Job, JobUser
+from eventwire.protocol import DirectRoute
 from eventwire.settings import Settings
 from eventwire_worker.tabs import DirectTabs, call_timeout
 
@@ -32,22 +32,12 @@ def test_open_webuis_timeout_rule_within_the_workers(
 
 
 def test_the_emitters_first_closure_cell_is_request_info_as_in_open_webui() -> None:
-    job = Job(
-        id="j1",
-        type="completion",
-        plugin="p",
-        body={},
-        user=JobUser(id="alice"),
-        chat_id="c1",
-        message_id="m1",
-        relay="run.j1",
-        direct=DirectRoute(room="user:alice"),
-    )
+    request_info = {"user_id": "alice", "chat_id": "c1", "message_id": "m1"}
 
     async def via_relay(_event: dict[str, Any]) -> None:
         return None
 
     tabs = DirectTabs(Eventwire(Settings(amqp_url="memory://closure")), 300.0)
-    emit = tabs.emitter(job, DirectRoute(room="user:alice"), via_relay)
+    emit = tabs.emitter(request_info, DirectRoute(room="user:alice"), via_relay)
     assert emit.__closure__ is not None
     assert emit.__closure__[0].cell_contents["chat_id"] == "c1"
