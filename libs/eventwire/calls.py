@@ -79,12 +79,27 @@ class Caller:
         def cancel(call_id: str) -> Message:
             return CallCancel(id=call_id, session_id=session_id)
 
+        key = route or session_key(session_id)
+        return await self.ask(key, build, timeout, cancel, target=f"session {session_id}")
+
+    async def ask(
+        self,
+        key: str,
+        build: Callable[[str, str], Message],
+        timeout: float,
+        cancel: Callable[[str], Message] | None = None,
+        *,
+        target: str,
+    ) -> Any:
+        """``request``, answered with the reply's value or the named error: ``SessionOffline``
+        at once when nothing is bound to ``key``, ``CallTimeout``, or what the far side
+        reported. ``target`` names who was asked, in the errors."""
         try:
-            reply = await self.request(route or session_key(session_id), build, timeout, cancel)
+            reply = await self.request(key, build, timeout, cancel)
         except Unroutable:
-            raise SessionOffline(f"session {session_id} is not connected to any edge") from None
+            raise SessionOffline(f"{target} is not connected to any edge") from None
         except TimeoutError:
-            raise CallTimeout(f"session {session_id} did not answer within {timeout:g}s") from None
+            raise CallTimeout(f"{target} did not answer within {timeout:g}s") from None
         if reply.ok:
             return reply.value
         raise error_from_code(reply.error or "call_error", reply.message)

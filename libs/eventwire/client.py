@@ -34,7 +34,7 @@ from .events import validate_event
 from .metrics import CALL_BUCKETS, Histogram
 from .presence import Presence
 from .presence_bus import BusPresence, watched
-from .protocol import Emit
+from .protocol import Emit, Message
 from .settings import Settings, get_settings
 from .topology import MAX_SESSION_ID_BYTES, MAX_USER_ID_BYTES, session_key, user_key
 
@@ -134,6 +134,24 @@ class Eventwire:
         if loop is None:
             return await coro
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+    async def publish(self, key: str, message: Message) -> None:
+        """Publish a bus ``message`` to ``key`` from any thread (buffered through an outage):
+        for wire formats carried on the bus, e.g. ``sio_peer.SioPeer``."""
+        await self._on_own_loop(self.bus.publish(key, message, buffer=True))
+
+    async def ask(
+        self,
+        key: str,
+        build: Callable[[str, str], Message],
+        timeout: float,
+        cancel: Callable[[str], Message] | None = None,
+        *,
+        target: str,
+    ) -> Any:
+        """``Caller.ask`` on this client's reply queue, from any thread: a request/reply of
+        another wire format (``sio_peer.SioPeer``), with this client's errors."""
+        return await self._on_own_loop(self._caller.ask(key, build, timeout, cancel, target=target))
 
     async def emit(
         self,

@@ -83,6 +83,19 @@ class JobUser(_Message):
     valves: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+class DirectRoute(_Message):
+    """Where a relayed run reaches the user's tabs without its relay (``eventwire.direct``):
+    Open WebUI on ``EventwireManager`` on this broker and namespace. Events whose type is in
+    ``events`` go to ``room`` as python-socketio emits (``SioEmit``); calls go to the tab
+    ``sid`` (``SioCall``; None: through the relay). ``call_timeout``: Open WebUI's own."""
+
+    namespace: str = "/"
+    room: Name
+    sid: SessionId | None = None
+    events: tuple[Name, ...] = ()
+    call_timeout: CallTimeout | None = None
+
+
 class Job(_Message):
     """A pipeline run for a worker: a Pipe completion, a Tool method call or an Action."""
 
@@ -99,6 +112,7 @@ class Job(_Message):
     # Set when the run is relayed (an Open WebUI Function submitted it): the routing key its
     # events and calls go to, instead of the user's sockets (``topology.run_key``).
     relay: Name | None = None
+    direct: DirectRoute | None = None  # a relayed run's events and calls that skip the relay
     method: str | None = None  # a tool job's method name
     arguments: dict[str, Any] = Field(default_factory=dict)  # a tool job's arguments
 

@@ -7,6 +7,8 @@ The worker's ``__event_emitter__`` and ``__event_call__`` then publish to that k
 hop, never fanout), and this relay replays them through the Function's own
 ``__event_emitter__`` / ``__event_call__``; Open WebUI carries them to the right tab, on one
 replica or many. Streamed text comes back as the run's output, so Open WebUI saves the answer.
+With Open WebUI on ``EventwireManager``, a run may carry a ``DirectRoute``: the workers then
+send its display-only events and its calls straight to the tabs (``direct.py``).
 
 Guarantees: events of one run reach the Function's emitter in the order the worker sent them;
 calls run concurrently with events; a run whose Function stops (the user pressed Stop, Open WebUI
@@ -32,7 +34,17 @@ from .calls import Caller
 from .client import new_process_id
 from .codec import packed_size
 from .dispatch import Dispatcher
-from .protocol import CallCancel, CallReply, CallRequest, Emit, Job, JobUser, ListModels, StopTask
+from .protocol import (
+    CallCancel,
+    CallReply,
+    CallRequest,
+    DirectRoute,
+    Emit,
+    Job,
+    JobUser,
+    ListModels,
+    StopTask,
+)
 from .settings import Settings
 from .tasks import TaskSet
 from .topology import WORKERS_KEY, run_key, task_key
@@ -126,8 +138,10 @@ class RunRelay:
         message_id: str | None = None,
         session_id: str | None = None,
         idle_timeout: float = 600.0,
+        direct: DirectRoute | None = None,
     ) -> AsyncIterator[str]:
-        """Run ``model`` on a worker; yield its streamed text; relay its events and calls.
+        """Run ``model`` on a worker; yield its streamed text; relay its events and calls
+        (those ``direct`` names go from the worker straight to the tabs: ``eventwire.direct``).
 
         Raises ``BrokerUnavailable``, ``SessionOffline`` (no worker runs), ``CallTimeout``
         (the worker was silent for ``idle_timeout``) or the error the run ended with.
@@ -152,6 +166,7 @@ class RunRelay:
                 chat_id=chat_id,
                 message_id=message_id,
                 relay=key,
+                direct=direct,
             )
             await self._jobs.submit(job)
             while True:

@@ -16,7 +16,7 @@ from playwright.async_api import Browser, expect
 
 from eventwire import Settings
 from tests.support.cluster import SECRET, delete_namespace
-from tests.support.openwebui import OWUI_PYTHON, OpenWebUI, User, missing_openwebui
+from tests.support.openwebui import OWUI_PYTHON, OpenWebUI, User, direct_counts, missing_openwebui
 from tests.support.owui_page import OwuiPage, chromium, clean_tab
 from tests.support.procs import WorkerProc
 
@@ -118,6 +118,9 @@ async def test_status_dialogs_citation_notification_and_stream(site: Site, tab: 
     await expect(answer.get_by_role("button", name="Toggle 1 source")).to_be_visible()  # citation
     types = await tab.event_types()
     assert {"status", "confirmation", "input", "notification", "citation"} <= set(types)
+    # Plain Open WebUI (its own Socket.IO manager): everything came through the relay.
+    for worker in site.workers:
+        assert await direct_counts(worker.metrics_url) == {}
 
     chat_id = tab.chat_id
     await tab.reload()  # saved by Open WebUI like any pipe's answer

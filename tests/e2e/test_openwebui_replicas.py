@@ -4,7 +4,8 @@ Both run through the launcher (``eventwire openwebui``) from Open WebUI's own vi
 share one PostgreSQL database, one private Redis (Open WebUI's session pools, task registry and
 Stop commands) and RabbitMQ (Socket.IO between replicas). HAProxy puts the browser's socket on
 replica A and its HTTP requests on replica B, so a run executes on B while its tab listens on
-A. Boots once for the module; the last test kills replica A.
+A. The eventwire workers Function runs there too, with a worker whose notifications and
+dialogs go straight to the tab. Boots once for the module; the last test kills replica A.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from playwright.async_api import Browser, expect
 from eventwire import Settings
 from eventwire_edge.sio import EventwireManager
 from tests.support.browser import WAIT_MS
-from tests.support.cluster import delete_namespace
-from tests.support.openwebui import OWUI_BIN, OpenWebUI, User, missing_openwebui
+from tests.support.cluster import SECRET, delete_namespace
+from tests.support.openwebui import OWUI_BIN, OpenWebUI, User, direct_counts, missing_openwebui
 from tests.support.owui_balancer import Balancer, missing_haproxy, server
 from tests.support.owui_page import OwuiPage, chromium, clean_tab
 from tests.support.owui_socket import OwuiSocket
 from tests.support.owui_state import RedisServer, missing_backing_services, postgres_database
+from tests.support.procs import WorkerProc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 
@@ -38,6 +40,9 @@ SOURCES = [ROOT / "libs", *(ROOT / "services" / s for s in ("edge", "worker", "c
 LAUNCHER = [str(OWUI_BIN / "eventwire"), "openwebui"]
 PIPE = Path(__file__).parent / "owui_functions" / "replica_pipe.py"
 PIPE_ID = "replica_pipe"
+WORKERS_FUNCTION = ROOT / "services" / "worker" / "openwebui" / "eventwire_workers.py"
+WORKERS_ID = "eventwire_workers"
+WORKER_PLUGINS = Path(__file__).parent / "owui_replica_plugins"
 WAIT_S = WAIT_MS / 1000
 
 
@@ -52,6 +57,7 @@ class Deployment:
     channel_id: str
     amqp_url: str
     namespace: str
+    worker: WorkerProc
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -92,12 +98,26 @@ async def deployment(
             stack.push_async_callback(replica.stop)
             replicas.append(await replica.start())
         a, b = replicas
+        worker_env = {
+            "AMQP_URL": amqp_url,
+            "EVENTWIRE_NAMESPACE": namespace,
+            "WEBUI_SECRET_KEY": SECRET,
+            "EVENTWIRE_PLUGINS_DIR": str(WORKER_PLUGINS),
+            "EVENTWIRE_LOG_LEVEL": "WARNING",
+        }
+        worker = WorkerProc(worker_env, "worker")
+        stack.push_async_callback(worker.stop)
+        await worker.start()
         balancer = Balancer(root, a.port, b.port)
         stack.push_async_callback(balancer.stop)
         await balancer.start()
         admin = await b.signup_admin()
         bob = await b.add_user(admin, "Bob", "bob@example.com")
         await b.create_function(admin, PIPE_ID, PIPE.read_text(), name="Replica Pipe")
+        await b.create_function(
+            admin, WORKERS_ID, WORKERS_FUNCTION.read_text(), name="eventwire workers"
+        )  # its valves' default DIRECT=auto: it finds the replica's EventwireManager itself
+        await b.set_valves(admin, WORKERS_ID, {"AMQP_URL": amqp_url, "NAMESPACE": namespace})
         # Before any tab opens: a socket joins its channels' rooms when it announces itself.
         channel = await b.request(
             "POST",
@@ -105,7 +125,9 @@ async def deployment(
             token=admin.token,
             body={"name": "replicas", "type": "group", "user_ids": [bob.id]},
         )
-        yield Deployment(a, b, balancer, redis, admin, bob, channel["id"], amqp_url, namespace)
+        yield Deployment(
+            a, b, balancer, redis, admin, bob, channel["id"], amqp_url, namespace, worker
+        )
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -177,6 +199,35 @@ async def test_a_process_outside_open_webui_emits_and_calls_straight_to_the_tab(
         assert await asked is True
     finally:
         await worker.close()
+
+
+async def test_a_worker_pipe_notifies_and_asks_the_tab_straight_and_its_answer_is_saved(
+    deployment: Deployment, tab: OwuiPage
+) -> None:
+    """The workers' Function runs on B; its worker reaches the tab on A without the relay."""
+    await socket_on(deployment, "a")
+    before = await direct_counts(deployment.worker.metrics_url)
+    await tab.pick_model(f"{WORKERS_ID}.split")
+    answer = await tab.send("Split it")
+    await expect(tab.status(answer)).to_contain_text("Split run on worker")  # relayed
+    await tab.wait_toast("says hi")  # direct
+    await tab.confirm("Straight to the tab?")  # direct, and the answer back to the worker
+    await expect(tab.content(answer)).to_contain_text("The worker got the answer True.")
+    await tab.wait_done()
+    await expect(tab.status(answer)).to_contain_text("Split run done")
+    # Only the direct path counts these: through the relay they would stay as they were.
+    after = await direct_counts(deployment.worker.metrics_url)
+    notifications = 'eventwire_direct_events_total{type="notification"}'
+    calls_ok = 'eventwire_direct_calls_total{outcome="ok"}'
+    assert after[notifications] - before.get(notifications, 0) == 1
+    assert after[calls_ok] - before.get(calls_ok, 0) == 1
+    assert set(after) - {notifications, calls_ok} == set(before) - {notifications, calls_ok}
+    # What Open WebUI saves came through the relay: the streamed answer and the statuses.
+    chat = await deployment.b.chat(deployment.admin, tab.chat_id)
+    saved = [m for m in chat["chat"]["history"]["messages"].values() if m["role"] == "assistant"]
+    assert "The worker got the answer True." in saved[0]["content"]
+    statuses = [s.get("description") for s in saved[0].get("statusHistory", [])]
+    assert statuses[-1] == "Split run done" and statuses[0].startswith("Split run on worker")
 
 
 async def test_stop_in_the_tab_on_a_stops_the_run_on_b(

@@ -4,50 +4,29 @@ in a browser is tests/e2e/test_openwebui.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from eventwire_worker import Worker, load_plugins
+from eventwire_worker import Worker
 from tests.support.cluster import Cluster
+from tests.support.owui_function import function_on, worker_on
 
-FUNCTION = Path(__file__).parents[2] / "services" / "worker" / "openwebui" / "eventwire_workers.py"
 PLUGINS = Path(__file__).parent.parent / "plugins"
-
-
-def load_function() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("eventwire_workers_function", FUNCTION)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
 async def pipe(cluster: Cluster) -> AsyncIterator[Any]:
-    function = load_function().Pipe()
-    function.valves = function.Valves(
-        AMQP_URL=cluster.settings.amqp_url, NAMESPACE=cluster.settings.namespace
-    )
-    try:
+    async with function_on(cluster.settings) as function:
         yield function
-    finally:
-        if function._relay is not None:
-            await function._relay.close()
 
 
 @pytest.fixture
 async def worker(cluster: Cluster) -> AsyncIterator[Worker]:
-    worker = Worker(cluster.settings, load_plugins(PLUGINS))
-    await worker.start()
-    try:
+    async with worker_on(cluster.settings, PLUGINS) as worker:
         yield worker
-    finally:
-        await worker.close()
 
 
 async def run(pipe: Any, model: str, **extra: Any) -> tuple[str, list[dict[str, Any]]]:

@@ -340,6 +340,18 @@ class OpenWebUI:
         return listed
 
 
+async def direct_counts(metrics_url: str) -> dict[str, float]:
+    """An eventwire worker's ``eventwire_direct_*`` samples (``/metrics``): what it sent
+    straight to Open WebUI's tabs instead of through the Function's relay."""
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+        http.get(f"{metrics_url}/metrics") as response,
+    ):
+        text = await response.text()
+    lines = [line for line in text.splitlines() if line.startswith("eventwire_direct_")]
+    return {name: float(value) for name, value in (line.rsplit(" ", 1) for line in lines)}
+
+
 def _user(answer: dict[str, Any]) -> User:
     if "token" not in answer:  # MFA challenge or pending account: not what tests set up
         raise OpenWebUIError(f"no session token in {answer}")

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from eventwire import codec
 from eventwire.protocol import SioCall, SioEmit, SioRoomOp
+from eventwire.sio_wire import as_args, as_data, result_of, rooms_of, skips_of
 from eventwire.topology import MAX_KEY_BYTES, sio_all_key, sio_room_key
-from eventwire_edge.sio.wire import as_args, as_data, result_of, rooms_of, skips_of
 
 names = st.text(min_size=0, max_size=400)
 

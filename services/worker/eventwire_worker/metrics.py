@@ -51,6 +51,20 @@ def worker_families(worker: Worker) -> list[Metric]:
             "How long runs took on this worker, whatever their outcome (seconds).",
             worker.job_seconds,
         ),
+        counter(
+            "eventwire_direct_events_total",
+            "Events of relayed runs this worker sent straight to Open WebUI's tabs (Open WebUI "
+            "on EventwireManager), by type; the others went through the relay.",
+            worker.runner.tabs.stats.events,
+            "type",
+        ),
+        counter(
+            "eventwire_direct_calls_total",
+            "__event_call__ calls this worker made straight to an Open WebUI tab, by outcome "
+            "(ok, or the error code).",
+            worker.runner.tabs.stats.calls,
+            "outcome",
+        ),
         *client_families(worker.client),
         *bus_families(worker.client.bus),
     ]

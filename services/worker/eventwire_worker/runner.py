@@ -23,6 +23,7 @@ from .context import chunk_text, chunks, invoke, tool_arguments
 from .plugins import Model, Plugin, Registry
 from .request import app_config, make_request
 from .settings import WorkerSettings
+from .tabs import DirectTabs
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,18 @@ class Runner:
         self.registry = registry
         self.client = client
         self.settings = settings
+        self.tabs = DirectTabs(client, settings.event_caller_timeout)
         app_config()  # Open WebUI config from the environment: a bad value stops the start
 
     def emitter(self, job: Job) -> EventEmitter:
-        return self.client.event_emitter(_request_info(job), route=job.relay)
+        emit = self.client.event_emitter(_request_info(job), route=job.relay)
+        if job.relay is not None and job.direct is not None:  # some types skip the relay
+            return self.tabs.emitter(_request_info(job), job.direct, emit)
+        return emit
 
     def caller(self, job: Job) -> EventCaller:
+        if job.relay is not None and job.direct is not None and job.direct.sid is not None:
+            return self.tabs.caller(_request_info(job), job.direct, job.direct.sid)  # to the tab
         if job.relay is not None:  # the relay asks through its own __event_call__
             info = {**_request_info(job), "session_id": job.session_id or job.id}
             return self.client.event_call(info, route=job.relay)

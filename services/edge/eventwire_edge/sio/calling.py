@@ -17,12 +17,12 @@ from typing import Any
 
 from eventwire.errors import BrokerUnavailable, ProtocolError, Unroutable
 from eventwire.protocol import CallCancel, CallReply, SioCall, SioRoomOp
+from eventwire.sio_wire import as_args, result_of, skips_of
 from eventwire.topology import sio_room_key
 
 from .core import ManagerCore
 from .errors import CallBrokerDown, CallFailed, CallTimedOut, SidDisconnected, SidOffline
 from .errors import call_error as reply_error
-from .wire import as_args, result_of, skips_of
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ import logging
 from eventwire.dispatch import Dispatcher
 from eventwire.errors import CallError, SessionOffline
 from eventwire.protocol import CallCancel, CallReply, SioCall, SioDisconnect, SioEmit, SioRoomOp
+from eventwire.sio_wire import as_data
 
 from .core import ManagerCore
 from .serving import failed
-from .wire import as_data
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from typing import Any
 
 from eventwire.errors import ProtocolError
 from eventwire.protocol import Message, SioDisconnect, SioEmit, SioRoomOp
+from eventwire.sio_wire import as_args, rooms_of, skips_of
 from eventwire.topology import sio_room_key
 
 from .calling import Calling
 from .inbound import Inbound
 from .rooms import room_key
-from .wire import as_args, rooms_of, skips_of
 
 
 class EventwireManager(Calling, Inbound):

@@ -2,7 +2,9 @@
 
 python-socketio expands a tuple into several event arguments, sends ``None`` as none and
 anything else as one argument; the bus carries the argument list as given (msgpack keeps
-bytes as bytes), and the receiving server turns it back into the same ``data``.
+bytes as bytes), and the receiving server turns it back into the same ``data``. Shared by
+the edge's ``EventwireManager`` and the SDK's ``SioPeer`` (``sio_peer.py``), which speaks the
+same wire without python-socketio.
 """
 
 from __future__ import annotations
