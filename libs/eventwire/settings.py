@@ -161,8 +161,12 @@ class Settings(BaseSettings):
 
     @property
     def recovers(self) -> bool:
-        """Tabs that lose their connection can be recovered (``EVENTWIRE_RECOVERY_WINDOW``)."""
-        return self.recovery_window > 0 and not self.uses_memory_bus
+        """Tabs that lose their connection can be recovered (``EVENTWIRE_RECOVERY_WINDOW``).
+
+        Not on ``memory://`` (one process), nor on a cluster (quorum node queues): a mailbox
+        is a classic queue, on one broker node, gone while that node is down; a quorum queue
+        per session is too heavy."""
+        return self.recovery_window > 0 and not self.uses_memory_bus and not self.quorum_node_queues
 
     @property
     def secret(self) -> str:

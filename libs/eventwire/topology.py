@@ -209,8 +209,10 @@ class Topology:
     def mailbox(
         self, session_id: str, *, expires_s: float, max_events: int, max_bytes: int
     ) -> QueueSpec:
-        """One session's mailbox (``eventwire.mailbox``): classic, not durable; deleted
-        ``expires_s`` after its last consumer left; over its bounds it drops its oldest."""
+        """One session's mailbox (``eventwire.mailbox``): classic; deleted ``expires_s`` after
+        its last consumer left; over its bounds it drops its oldest. Durable, as a node queue
+        is: its bindings outlive a broker restart, so emits flushed from a sender's outbox
+        route before the edge has declared it again (its letters, transient, do not)."""
         name = f"{self.namespace}.mailbox.{session_id}"
         if len(name.encode()) > MAX_KEY_BYTES:
             name = f"{self.namespace}.mailbox.{_hashed(session_id)}"
@@ -220,7 +222,7 @@ class Topology:
             "x-max-length-bytes": max_bytes,
             "x-overflow": "drop-head",
         }
-        return QueueSpec(name, arguments=arguments, acked=True)
+        return QueueSpec(name, durable=True, arguments=arguments, acked=True)
 
     def worker_queue(self, worker_id: str) -> QueueSpec:
         """Control messages for one worker: ``task.<id>`` while it runs that job, and

@@ -45,6 +45,7 @@ class Options:
     redis_url: str = "redis://127.0.0.1:6379/0"  # Open WebUI's room channels (the peer)
     storm_clients: int = 5000  # sockets on the server a reconnect storm kills
     emitter_counts: tuple[int, ...] = (1, 2, 4)  # emitter processes in the emitters scenario
+    recovery_window: float | None = None  # EVENTWIRE_RECOVERY_WINDOW (None: the default, on)
 
 
 # Open WebUI's own virtualenv (make openwebui-venv): the peer runs its code at its pins.
@@ -72,6 +73,8 @@ class Lab:
         }
         if opts.edge_loop:
             self.env["EVENTWIRE_LOOP"] = opts.edge_loop
+        if opts.recovery_window is not None:
+            self.env["EVENTWIRE_RECOVERY_WINDOW"] = str(opts.recovery_window)
 
     async def start(self, proc: P) -> P:
         self.procs.append(proc)

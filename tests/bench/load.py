@@ -89,7 +89,11 @@ class Load:
                 await client.reconnect(http, urls[i % len(urls)])
 
         await asyncio.gather(*(one(i, c) for i, c in enumerate(victims)))
-        return {"reconnected": len(victims), "seconds": time.perf_counter() - started}
+        return {
+            "reconnected": len(victims),
+            "recovered": sum(1 for c in victims if c.recovered),
+            "seconds": time.perf_counter() - started,
+        }
 
     async def reset(self) -> dict[str, Any]:
         self.seqs, self.recv, self.lat = array("q"), array("q"), array("q")

@@ -203,6 +203,74 @@ def _spread_and_storm(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _recovery_lines(results: dict[str, Any]) -> list[str]:
+    runs = results.get("recovery") or {}
+    on, off = runs.get("on") or {}, runs.get("off") or {}
+    if not on or not off:
+        return []
+    rows: list[tuple[str, Any, Any, int]] = [
+        (
+            "max delivered ev/s, K=2",
+            _get(on, "emit", "max", "throughput"),
+            _get(off, "emit", "max", "throughput"),
+            0,
+        ),
+        (
+            "edge CPU µs per delivered event, K=2",
+            server_cpu_us(on.get("emit") or {}),
+            server_cpu_us(off.get("emit") or {}),
+            0,
+        ),
+        (
+            "p99 ms at the fixed rate, K=2",
+            _get(on, "emit", "at_rate", "latency_ms", "p99"),
+            _get(off, "emit", "at_rate", "latency_ms", "p99"),
+            2,
+        ),
+        (
+            "edge bytes per idle connection",
+            _get(on, "connections", "bytes_per_connection"),
+            _get(off, "connections", "bytes_per_connection"),
+            0,
+        ),
+        (
+            "connects/s to one edge",
+            _get(on, "connections", "connects_per_s"),
+            _get(off, "connections", "connects_per_s"),
+            0,
+        ),
+        (
+            "storm: all reconnected s",
+            _get(on, "storm", "reconnect_seconds"),
+            _get(off, "storm", "reconnect_seconds"),
+            2,
+        ),
+        (
+            "storm: all receiving s",
+            _get(on, "storm", "receiving_seconds"),
+            _get(off, "storm", "receiving_seconds"),
+            2,
+        ),
+        (
+            "storm: sockets recovered (same session)",
+            _get(on, "storm", "recovered"),
+            _get(off, "storm", "recovered"),
+            0,
+        ),
+    ]
+    lines = [
+        "**Recovery's cost** (`EVENTWIRE_RECOVERY_WINDOW` default 120 s vs 0), the same runs back "
+        "to back: a mailbox queue per session, each event acknowledged once the client's pong "
+        f"confirms it; storm of {_get(on, 'storm', 'clients')} sockets.",
+        "",
+        "| figure | recovery on | off | on / off |",
+        "|---|---|---|---|",
+    ]
+    for name, a, b, digits in rows:
+        lines.append(f"| {name} | {_f(a, digits)} | {_f(b, digits)} | {_x(_ratio(a, b))} |")
+    return [*lines, ""]
+
+
 def _peer_table(emit: dict[str, Any], ks: list[int]) -> list[str]:
     """eventwire beside Open WebUI 0.12.4's own multi-replica manager, figure by figure."""
     if not emit.get("owui"):
@@ -288,6 +356,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append("")
         lines += _peer_table(emit, results["config"]["ks"])
     lines += _spread_and_storm(results)
+    lines += _recovery_lines(results)
     lines += _manager_lines(results)
     calls = results.get("calls")
     if calls and "eventwire" in calls:

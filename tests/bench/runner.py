@@ -22,7 +22,7 @@ from tests.bench import report, scenarios
 from tests.bench.lab import OWUI_PYTHON, ROOT, Options
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("emit", "emitters", "calls", "connections", "storm", "soak")
+SCENARIOS = ("emit", "emitters", "calls", "connections", "storm", "recovery", "soak")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -174,6 +174,9 @@ async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any
                 conns[label][str(n)] = await scenarios.connections(opts, system, n)
         results["connections"] = conns
     await _scaling(opts, only, systems, results)
+    if "recovery" in only:
+        log("recovery: eventwire with recovery on and off (emit K=2, connections, storm)")
+        results["recovery"] = await scenarios.recovery(opts)
     if "soak" in only:
         log(f"soak: {opts.soak_seconds:g} s at {opts.soak_rate:g}/s")
         results["soak"] = await scenarios.soak(opts)

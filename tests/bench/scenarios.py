@@ -5,6 +5,7 @@ trip, idle connections, and the soak."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from typing import Any
@@ -304,6 +305,7 @@ async def storm(opts: Options, system: str, n: int) -> dict[str, Any]:
             "system": system,
             "clients": n,
             "reconnected": sum(s["reconnected"] for s in storms),
+            "recovered": sum(s.get("recovered", 0) for s in storms),  # same session, offset kept
             "reconnect_seconds": reconnected,
             "receiving_seconds": receiving,
             "undelivered": sent["sent"] - got["unique"],
@@ -367,3 +369,20 @@ async def emitters(opts: Options, system: str, count: int, k: int = 2) -> dict[s
                 v for name, v in cpu.items() if name.startswith("emitter")
             ),
         }
+
+
+async def recovery(opts: Options) -> dict[str, Any]:
+    """What recovery costs: the same eventwire runs with it on (the default) and off
+    (``EVENTWIRE_RECOVERY_WINDOW=0``) back to back: max throughput and CPU per event at K=2,
+    memory per idle connection, and a reconnect storm (with it on, every socket comes back as
+    the same session, from its mailbox)."""
+    size = opts.conn_sizes[-1]
+    out: dict[str, Any] = {}
+    for label, window in (("on", None), ("off", 0.0)):
+        o = dataclasses.replace(opts, recovery_window=window)
+        out[label] = {
+            "emit": await emit(o, "eventwire", 2),
+            "connections": await connections(o, "eventwire", size),
+            "storm": await storm(o, "eventwire", opts.storm_clients),
+        }
+    return out

@@ -30,6 +30,11 @@ class LightClient:
         self.token = token
         self.user = user
         self.sid = ""
+        # Connection state recovery, as socket.io-client does it: the CONNECT answer's pid and
+        # each event's trailing offset go back in the next CONNECT.
+        self.pid: str | None = None
+        self.offset: str | None = None
+        self.recovered = False
         self._on_event = on_event
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._task: asyncio.Task[None] | None = None
@@ -45,13 +50,22 @@ class LightClient:
             opened = await ws.receive_str()
             if not opened.startswith("0"):
                 raise Refused(f"unexpected engine.io open packet {opened[:80]!r}")
-            await ws.send_str("40" + json.dumps({"token": self.token}))
+            auth: dict[str, Any] = {"token": self.token}
+            if self.pid is not None:
+                auth["pid"] = self.pid
+                if self.offset is not None:
+                    auth["offset"] = self.offset
+            await ws.send_str("40" + json.dumps(auth))
             answer = await ws.receive_str()
         if answer.startswith("44"):
             raise Refused(f"connect refused: {answer[2:200]}")
         if not answer.startswith("40"):
             raise Refused(f"unexpected connect answer {answer[:80]!r}")
-        self.sid = json.loads(answer[2:])["sid"]
+        connected = json.loads(answer[2:])
+        self.sid = connected["sid"]
+        pid = connected.get("pid")
+        self.recovered = pid is not None and pid == self.pid
+        self.pid = pid
         self.dropped.clear()
         self._task = asyncio.create_task(self._read())
         return self
@@ -89,6 +103,8 @@ class LightClient:
                 start = data.index("[")
                 ack_id = int(data[2:start]) if start > 2 else None
                 packet = json.loads(data[start:])
+                if ack_id is None and len(packet) == 3 and isinstance(packet[2], str):
+                    self.offset = packet[2]
                 self._on_event(self, packet[0], packet[1] if len(packet) > 1 else None, ack_id)
 
     async def close(self) -> None:

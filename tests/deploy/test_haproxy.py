@@ -215,7 +215,7 @@ class Polling:
                 if packet == "2":
                     await self._post("3")
                 elif packet.startswith("42"):
-                    name, data = json.loads(packet[2:])
+                    name, data, *_offset = json.loads(packet[2:])  # recovery: an offset last
                     if name == "events":
                         out.append(data)
         return out

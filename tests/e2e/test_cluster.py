@@ -65,7 +65,8 @@ async def test_emits_are_routed_only_to_the_nodes_and_tabs_of_their_user(
 
     _, stats_a = await http_json(f"{a.url}/stats")
     _, stats_b = await http_json(f"{b.url}/stats")
-    assert stats_a["bus_messages"] == 11 + 2  # bob's eleven, alice's two
+    # Each session's mailbox gets its own copy (recovery, the default): bob's two tabs on A.
+    assert stats_a["bus_messages"] == 2 * 11 + 2  # bob's eleven twice, alice's two
     assert stats_b["bus_messages"] == 2 + 2  # alice's and carol's: none of bob's
     assert stats_a["emits_refused"] == stats_b["emits_refused"] == 0
 

@@ -84,6 +84,9 @@ async def test_sigterm_hands_sockets_to_the_other_edge_losing_nothing(
 ) -> None:
     edge_env = {
         **env,
+        # The handoff between nodes, for deployments without recovery (with it, a drain is a
+        # transport drop each tab recovers from: tests/integration/test_recovery.py).
+        "EVENTWIRE_RECOVERY_WINDOW": "0",
         "EVENTWIRE_DRAIN_GRACE": "8",
         "EVENTWIRE_LOG_LEVEL": "INFO",
         "EVENTWIRE_LOG_FORMAT": "json",

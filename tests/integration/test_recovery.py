@@ -174,3 +174,19 @@ async def test_a_forged_or_borrowed_pid_recovers_nothing(amqp_cluster: Cluster) 
     await reconnected(victim, 2)  # the owner still gets it back
     await victim.wait_for(lambda events: len(events) == 1)
     assert victim.client.recovered is True
+
+
+async def test_a_drained_edge_sends_its_tabs_to_recover_elsewhere(amqp_cluster: Cluster) -> None:
+    a, b = await amqp_cluster.edge(drain_delay=0), await amqp_cluster.edge()
+    ew = await amqp_cluster.client()
+    tab = await recovering_tab(amqp_cluster, a, "alice")
+    sid = tab.sid
+    await ew.emit(status(0), user_id="alice")
+    await tab.wait_for(lambda events: len(events) == 1)
+    tab.client.connection_url = b.url
+    await a.node.drain(grace=10)
+    await ew.emit(status(1), user_id="alice")
+    await reconnected(tab, 2)
+    await tab.wait_for(lambda events: len(events) == 2)
+    assert steps(tab) == ["step 0", "step 1"]
+    assert tab.client.recovered is True and tab.sid == sid

@@ -90,7 +90,9 @@ class AmqpMailbox:
         self._unacked.clear()
         while not self._letters.empty():  # from a channel that died: they come again
             self._letters.get_nowait()
-        await channel.queue_declare(spec.name, arguments=spec.arguments, nowait=True)
+        await channel.queue_declare(
+            spec.name, durable=spec.durable, arguments=spec.arguments, nowait=True
+        )
         for key in self._keys:
             await channel.queue_bind(spec.name, exchange, routing_key=key, nowait=True)
         ok = await channel.basic_consume(spec.name, self._consumer)

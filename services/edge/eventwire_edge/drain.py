@@ -1,5 +1,9 @@
 """Draining an edge node (SIGTERM): its sockets move to other nodes and no event is lost.
 
+With recovery on (``EVENTWIRE_RECOVERY_WINDOW``) it is short: after ``drain_delay`` every
+socket's transport is dropped and its mailbox given back; each tab resumes its session on
+another node (``recovery.py``). Without it:
+
 1. Readiness turns 503 and new sockets are refused with HTTP 503 (``server.py``): clients
    retry and the load balancer, seeing the 503s, sends them elsewhere. New calls fail at once
    with ``client_disconnected`` (the session is about to become a new one).
@@ -37,6 +41,14 @@ async def drain_node(node: EdgeNode, grace: float) -> None:
     if not node.connections:
         return  # nothing to hand over; new sockets are refused until the node is gone
     await asyncio.sleep(min(node.settings.drain_delay, grace / 2))
+    if node.mailboxed is not None:
+        # Recovery on: every tab comes back elsewhere as the same session, from its mailbox,
+        # with its unanswered calls asked again there; nothing to hand over or wait for.
+        sids = node.session_ids()
+        for sid in sids:
+            await drop_transport(node.sio, sid)
+        log.info("edge node %s sent %d sockets elsewhere (recoverable)", node.node_id, len(sids))
+        return
     in_flight = node.calls_in_flight()  # new calls are refused: this set only shrinks
     if in_flight:
         await asyncio.wait(in_flight, timeout=max(0.0, started + grace / 2 - loop.time()))
