@@ -59,6 +59,8 @@ class AmqpMailbox:
         self._keys = list(keys)
         self._letters: asyncio.Queue[Letter] = asyncio.Queue()
         self._unacked: set[int] = set()  # tags (with generation) given out, not yet settled
+        # Settled while their channel was dying: when they come again, acknowledged unseen.
+        self._settled_ids: set[str] = set()
         self._consumer_tag: str | None = None
         self._channel: aiormq.abc.AbstractChannel | None = None
         self._generation = 0
@@ -105,6 +107,13 @@ class AmqpMailbox:
 
     def _receive(self, message: DeliveredMessage) -> None:
         tag = self._generation * _GENERATION + (message.delivery_tag or 0)
+        if self._settled_ids and message.delivery is not None:
+            letter_id = _letter_id(message)
+            if letter_id in self._settled_ids:
+                self._settled_ids.discard(letter_id)
+                if self._channel is not None:
+                    self._owner.send_ack(self._channel, tag % _GENERATION)
+                return
         try:
             decoded = codec.decode(message.body)
         except ProtocolError as exc:
@@ -157,11 +166,15 @@ class AmqpMailbox:
 
     def ack(self, letter: Letter) -> None:
         tag = letter.tag
+        if tag // _GENERATION != self._generation or self._channel is None:
+            # Given out on a channel that died: it comes again, to be acknowledged then.
+            if len(self._settled_ids) < self._owner.max_events:
+                self._settled_ids.add(letter.id)
+            return
         if tag not in self._unacked:
-            return  # settled already, or from a channel that died (it comes again)
+            return  # settled already
         self._unacked.discard(tag)
-        if tag // _GENERATION == self._generation and self._channel is not None:
-            self._owner.send_ack(self._channel, tag % _GENERATION)
+        self._owner.send_ack(self._channel, tag % _GENERATION)
 
     async def release(self) -> None:
         """Stop consuming and give back what was not acknowledged, in order."""
@@ -174,13 +187,23 @@ class AmqpMailbox:
         if channel is None or channel.is_closed:
             return  # its channel died: the broker gave everything back already
         with contextlib.suppress(*_BROKER_ERRORS):
-            if tag is not None:
-                await asyncio.shield(channel.basic_cancel(tag))
-            for each in sorted(self._unacked):
-                if each // _GENERATION == self._generation:
-                    await channel.basic_nack(each % _GENERATION, requeue=True, wait=False)
+            await asyncio.shield(self._give_back(channel, tag))
         self._unacked.clear()
         self._channel = None
+
+    async def _give_back(self, channel: aiormq.abc.AbstractChannel, tag: str | None) -> None:
+        # Cancel (its answer comes after every delivery already on its way, so all of them
+        # are in `_unacked`), the nacks right after, then a declare of the same queue on the
+        # same channel: the broker applies one channel's methods to a queue in order, so its
+        # answer means every letter is back. An edge resuming the mailbox waits until nobody
+        # consumes it and its count holds still (AmqpMailboxes._find).
+        if tag is not None:
+            await channel.basic_cancel(tag)
+        for each in sorted(self._unacked):
+            if each // _GENERATION == self._generation:
+                await channel.basic_nack(each % _GENERATION, requeue=True, wait=False)
+        spec = self._spec
+        await channel.queue_declare(spec.name, durable=spec.durable, arguments=spec.arguments)
 
     async def discard(self) -> None:
         """Delete the mailbox with its letters and bindings."""
@@ -229,6 +252,7 @@ class AmqpMailboxes:
         self._acks: list[tuple[aiormq.abc.AbstractChannel, int]] = []
         self._acking: asyncio.Task[None] | None = None
         self.letters = 0
+        self.max_events = settings.recovery_max_events
 
     def spec(self, session_id: str) -> QueueSpec:
         settings = self._settings
@@ -312,6 +336,7 @@ class AmqpMailboxes:
         when it does not exist, or is still consumed after ``wait`` seconds."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
+        settled: int | None = None
         while True:
             probe = self._probe
             if probe is None or probe.is_closed:
@@ -324,7 +349,13 @@ class AmqpMailboxes:
             except _BROKER_ERRORS as exc:
                 raise BrokerUnavailable(f"broker unreachable: {exc}") from exc
             if not ok.consumer_count:
-                return int(ok.message_count or 0)
+                count = int(ok.message_count or 0)
+                if settled == count:
+                    return count
+                settled = count  # once more: letters given back by a releasing edge land now
+                await asyncio.sleep(_POLL / 5)
+                continue
+            settled = None
             if loop.time() >= deadline:
                 log.info("mailbox %s is still consumed after %.1fs: not resumed", name, wait)
                 return None

@@ -189,6 +189,11 @@ class EdgeNode:
         """Hand every socket to other nodes within ``grace`` seconds (``drain.py``)."""
         await drain_node(self, grace)
 
+    def call_task(self, sid: str, call_id: str) -> asyncio.Task[None] | None:
+        """The task asking ``sid`` the call ``call_id``, while it does."""
+        pending = self._calls.get(sid, {}).get(call_id)
+        return pending[1] if pending is not None else None
+
     def calls_in_flight(self) -> list[asyncio.Task[None]]:
         return [task for calls in self._calls.values() for _, task in calls.values()]
 
