@@ -153,11 +153,11 @@ class Replica:
                 self._drop(message.node_id, lost=False)
             node = self._nodes[message.node_id] = _Node(message.incarnation, last_heard=now)
         node.last_heard = now
+        node.recovers = message.recovers
         match message:
             case PresenceChange():
                 self._change(message.node_id, node, message)
             case PresenceBeat():
-                node.recovers = message.recovers
                 if message.leaving:
                     self._drop(message.node_id, lost=False)
                     return False
@@ -208,7 +208,8 @@ class Replica:
         return True
 
     def expire(self, now: float) -> list[PresentSession]:
-        """Drop nodes silent for longer than the TTL; return the sessions they held."""
+        """Drop nodes silent for longer than the TTL; return the sessions they held that are
+        lost (not those of a node whose tabs recover elsewhere)."""
         for sid, until in list(self._lost.items()):
             if now >= until:
                 del self._lost[sid]
@@ -220,7 +221,10 @@ class Replica:
         lost: list[PresentSession] = []
         for node_id in silent:
             log.warning("presence: node %s silent for over %.1fs; dropping it", node_id, self.ttl)
-            lost.extend(self._drop(node_id, lost=True, now=now))
+            recovers = self._nodes[node_id].recovers
+            dropped = self._drop(node_id, lost=True, now=now)
+            if not recovers:  # else its sessions may come back elsewhere: not lost
+                lost.extend(dropped)
             self.expired_nodes += 1
         return lost
 

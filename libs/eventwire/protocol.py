@@ -154,6 +154,10 @@ class _Announcement(_Message):
     node_id: Name
     incarnation: Name  # one per node process: a restarted node never inherits old state
     seq: int = Field(ge=0)  # the node's change counter
+    # Its sessions' tabs can be recovered on another node (mailboxes): when it dies, calls to
+    # them wait for the tab to come back instead of failing as offline. On every announcement,
+    # so a replica knows it from the first one it hears.
+    recovers: bool = False
 
 
 class PresenceChange(_Announcement):
@@ -169,9 +173,6 @@ class PresenceBeat(_Announcement):
 
     kind: Literal["presence.beat"] = "presence.beat"
     leaving: bool = False
-    # Its sessions' tabs can be recovered on another node (mailboxes): when it dies, calls to
-    # them wait for the tab to come back instead of failing as offline.
-    recovers: bool = False
 
 
 class PresenceSnapshot(_Announcement):

@@ -193,7 +193,8 @@ async def test_sigkill_and_a_cut_transport_lose_nothing(
         # The confirmation pending at the kill is asked again on edge 2 and answered there.
         await expect(page.dialog).to_be_visible()
         await page.dialog.locator("#dialog-confirm").click()
-        assert (await asyncio.wait_for(bob_call, SAFETY))["ok"] is True
+        bob_reply = await asyncio.wait_for(bob_call, SAFETY)
+        assert bob_reply["ok"] is True, bob_reply
         assert await asyncio.wait_for(ann_call, SAFETY) == {
             "ok": True,
             "value": {"confirmed": "ann"},

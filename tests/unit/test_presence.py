@@ -106,6 +106,17 @@ def test_silent_nodes_expire_and_their_sessions_are_lost() -> None:
     assert not r.is_lost("s1")
 
 
+def test_a_silent_node_whose_tabs_recover_leaves_the_view_but_loses_nothing() -> None:
+    r = replica()
+    first = PresenceChange(
+        node_id="a", incarnation="i1", seq=1, session=s("s1", "alice"), recovers=True
+    )
+    r.receive(first, now=0)  # known from its first announcement, not only from beats
+    assert r.expire(now=TTL + 0.1) == []  # calls to s1 keep waiting: the tab may come back
+    assert r.nodes() == [] and r.user_ids() == []
+    assert not r.is_lost("s1")
+
+
 def test_a_goodbye_drops_the_node_without_marking_sessions_lost() -> None:
     r = replica()
     r.receive(change("a", 1, s("s1", "alice")), now=0)

@@ -168,6 +168,7 @@ class Announcer:
                         seq=self._seq,
                         session=item.session,
                         online=item.online,
+                        recovers=self._recovers,
                     )
                 )
             elif isinstance(item, _Draining):
@@ -187,6 +188,7 @@ class Announcer:
                 incarnation=self.incarnation,
                 seq=self._seq,
                 queue=self._draining,
+                recovers=self._recovers,
             )
         return PresenceBeat(
             node_id=self.node_id,
@@ -257,6 +259,7 @@ class Announcer:
                         part=i,
                         last=i == len(parts) - 1,
                         peers=peers,
+                        recovers=self._recovers,
                     ),
                 )
         except EventwireError as exc:
