@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TAKEOVER_WAIT = 5.0  # seconds a reconnecting tab waits for another edge to let its mailbox go
-PING_AFTER = 0.05  # seconds after an event that no ping has covered yet, it gets one
+PING_AFTER = 0.5  # seconds after an event that no ping has covered yet, it gets one (a ping and
+# its pong cost about what an event does: at tens of events a second per tab, one per half second)
 
 
 class MailboxSessions:

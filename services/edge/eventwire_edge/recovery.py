@@ -39,7 +39,7 @@ from eventwire.topology import session_key, user_key
 
 log = logging.getLogger(__name__)
 
-PING_EVERY = 32  # events written between two pings at most (each pong acknowledges them)
+PING_EVERY = 128  # events written between two pings at most (each pong acknowledges them)
 MAX_PID_CHARS = 512
 MAX_OFFSET_CHARS = 128
 _SIGNATURE_BYTES = 16
