@@ -2,11 +2,11 @@
 
 A mailbox is declared (``x-expires`` = the recovery window, bounds in events and bytes,
 ``drop-head``) and bound to its session's keys before the session's CONNECT is answered, so
-nothing published after the tab connected misses it. Its letters are consumed on a channel of
-their own, each acknowledged one by one when the edge says so (a multiple ack would cover
-other sessions' letters on the channel). A second channel takes the passive declares that find
-a mailbox to resume: a missing queue closes the channel that asked, so it is never the one the
-consumers are on.
+nothing published after the tab connected misses it. Its letters are consumed on channels of
+their own (``CHANNELS``, mailboxes spread by session id), each acknowledged one by one when
+the edge says so (a multiple ack would cover other sessions' letters on the channel). Another
+channel takes the passive declares that find a mailbox to resume: a missing queue closes the
+channel that asked, so it is never one the consumers are on.
 
 Declares and binds go out with ``nowait`` and the consume after them waits: the broker applies
 one channel's methods in order, so its ``consume-ok`` means the mailbox and its bindings are in
@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import zlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 
 _GENERATION = 1 << 40  # a letter's tag: channel generation * this + the broker's delivery tag
 _POLL = 0.05  # seconds between checks that another edge let go of a mailbox
+# Mailboxes are spread over this many channels: a channel runs one synchronous method at a
+# time, so connects (each ends with a consume) queue behind each other on one channel.
+CHANNELS = 4
 
 
 def _letter_id(message: DeliveredMessage) -> str:
@@ -217,7 +221,7 @@ class AmqpMailbox:
         if channel is not None and not channel.is_closed and tag is not None:
             with contextlib.suppress(*_BROKER_ERRORS):  # else the broker cancels it, loudly
                 await asyncio.shield(channel.basic_cancel(tag))
-        await self._owner.delete(self._spec.name)
+        await self._owner.delete(self._spec.name, channel)
         self._channel = None
 
     async def _stop_task(self) -> None:
@@ -245,7 +249,7 @@ class AmqpMailboxes:
         self._settings = settings
         self._exchange = bus.topology.events.name
         self._connection: AbstractConnection | None = None
-        self._channel: aiormq.abc.AbstractChannel | None = None
+        self._channels: list[aiormq.abc.AbstractChannel] = []
         self._probe: aiormq.abc.AbstractChannel | None = None
         self._generation = 0
         self._open: dict[str, AmqpMailbox] = {}
@@ -272,31 +276,44 @@ class AmqpMailboxes:
     # -- the bus connection (an Attachment) ------------------------------------------------
 
     async def attach(self, connection: AbstractConnection) -> None:
-        channel = await (await connection.channel(publisher_confirms=False)).get_underlay_channel()
-        # Per consumer: a session's edge may have this many letters written and unconfirmed.
-        await channel.basic_qos(prefetch_count=self._settings.recovery_max_events)
+        channels = []
+        for _ in range(CHANNELS):
+            channel = await (
+                await connection.channel(publisher_confirms=False)
+            ).get_underlay_channel()
+            # Per consumer: a session's edge may have this many letters unconfirmed.
+            await channel.basic_qos(prefetch_count=self._settings.recovery_max_events)
+            channel.closing.add_done_callback(self._on_channel_closed)
+            channels.append(channel)
         probe = await (await connection.channel(publisher_confirms=False)).get_underlay_channel()
-        self._connection, self._channel, self._probe = connection, channel, probe
+        self._connection, self._channels, self._probe = connection, channels, probe
         self._generation += 1
-        channel.closing.add_done_callback(self._on_channel_closed)
         for mailbox in list(self._open.values()):
+            channel = self._channel_for(mailbox.session_id)
             await mailbox.attach(channel, self._exchange, self._generation)
 
     def detach(self) -> None:
-        self._connection = self._channel = self._probe = None
+        self._connection = self._probe = None
+        self._channels = []
         self._acks.clear()
         for mailbox in self._open.values():
             mailbox.detach()
 
     def _on_channel_closed(self, future: asyncio.Future[Any]) -> None:
         # Not our doing (a broker-side error): start over, as the bus does for its channels.
-        if self._channel is not None and self._channel.closing is future:
+        if any(channel.closing is future for channel in self._channels):
             self._bus.unreachable("mailbox channel closed")
+
+    def _channel_for(self, session_id: str) -> aiormq.abc.AbstractChannel:
+        channels = self._channels
+        if not channels or any(channel.is_closed for channel in channels):
+            raise BrokerUnavailable("broker unreachable: the connection is down")
+        return channels[zlib.crc32(session_id.encode()) % len(channels)]
 
     # -- mailboxes ----------------------------------------------------------------------
 
     async def open(self, session_id: str, keys: Sequence[str]) -> AmqpMailbox:
-        channel = self._require()
+        channel = self._channel_for(session_id)
         mailbox = AmqpMailbox(self, session_id, self.spec(session_id), keys)
         self._open[session_id] = mailbox
         try:
@@ -373,8 +390,7 @@ class AmqpMailboxes:
         if self._open.get(mailbox.session_id) is mailbox:
             del self._open[mailbox.session_id]
 
-    async def delete(self, name: str) -> None:
-        channel = self._channel
+    async def delete(self, name: str, channel: aiormq.abc.AbstractChannel | None) -> None:
         if channel is None or channel.is_closed:
             return  # it expires with the window
         with contextlib.suppress(*_BROKER_ERRORS):
@@ -403,9 +419,3 @@ class AmqpMailboxes:
                     continue  # given back by the broker with its channel
                 with contextlib.suppress(*_BROKER_ERRORS):
                     await channel.basic_ack(tag, wait=False)
-
-    def _require(self) -> aiormq.abc.AbstractChannel:
-        channel = self._channel
-        if channel is None or channel.is_closed:
-            raise BrokerUnavailable("broker unreachable: the connection is down")
-        return channel
