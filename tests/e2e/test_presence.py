@@ -136,6 +136,9 @@ async def test_a_killed_node_vanishes_from_every_view_and_calls_to_it_fail_as_of
         "EVENTWIRE_PRESENCE_TTL": "2",
         # x-expires far beyond the bound: only presence can make these calls fail fast.
         "EVENTWIRE_NODE_QUEUE_EXPIRES": "120",
+        # Without recovery: with it the tabs of a dead node may come back, and calls to them
+        # wait (tests/e2e/test_recovery.py).
+        "EVENTWIRE_RECOVERY_WINDOW": "0",
     }
     a, b, c = await three_edges(processes, env)
     sender = await processes.sender(env)

@@ -60,6 +60,9 @@ async def test_an_expired_call_request_is_never_delivered(
     ew = await amqp_cluster.client()
     with pytest.raises(CallTimeout):  # nobody consumes the spy queue while the call waits
         await ew.call(CONFIRM, user_id="u", session_id="spy", timeout=0.2)
+    # The caller's clock started before its publish reached the broker, whose TTL clock starts
+    # at arrival: past that too (an expiry is no event anyone can await).
+    await asyncio.sleep(0.3)
     # The request sat in the queue past its expiration and the broker dropped it, so the first
     # message a consumer ever sees is the caller's cancel (it was published after the request).
     assert codec.decode((await first(spy)).body).kind == "cancel"
