@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from eventwire import Settings
 from eventwire_worker.service import EXAMPLES as EXAMPLES_DIR
-from tests.support.browser import ARTIFACTS, ChatPage, ChromiumProc, missing_chromium
+from tests.support.browser import ARTIFACTS, ChatPage, chromium_browser
 from tests.support.cluster import delete_namespace, token
 from tests.support.http import post
 from tests.support.procs import EdgeProc
@@ -46,19 +46,8 @@ class Site:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Browser]:
-    if (why := missing_chromium()) is not None:
-        pytest.fail(why, pytrace=False)
-    chromium = ChromiumProc(tmp_path_factory.mktemp("chromium-profile"))
-    try:
-        await chromium.start()
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.connect_over_cdp(chromium.endpoint)
-            try:
-                yield browser
-            finally:
-                await browser.close()
-    finally:
-        await chromium.stop()
+    async with chromium_browser(tmp_path_factory.mktemp("chromium-profile")) as browser:
+        yield browser
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

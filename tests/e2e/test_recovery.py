@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from tests.deploy.haproxy import HaproxyProc
-from tests.support.browser import ChatPage, ChromiumProc, missing_chromium
+from tests.support.browser import ChatPage, chromium_browser
 from tests.support.cluster import token
 from tests.support.procs import EdgeProc, SenderProc
 from tests.support.tabs import Tab, eventually
@@ -52,19 +52,8 @@ def seqs(events: list[dict[str, Any]]) -> list[int]:
 
 @pytest_asyncio.fixture
 async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
-    if (why := missing_chromium()) is not None:
-        pytest.fail(why, pytrace=False)
-    chromium = ChromiumProc(tmp_path / "chromium-profile")
-    try:
-        await chromium.start()
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.connect_over_cdp(chromium.endpoint)
-            try:
-                yield browser
-            finally:
-                await browser.close()
-    finally:
-        await chromium.stop()
+    async with chromium_browser(tmp_path / "chromium-profile") as browser:
+        yield browser
 
 
 @pytest.fixture

@@ -7,12 +7,15 @@ over the DevTools protocol on a port chromium picked itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+import pytest
+from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
 
 from .procs import WAIT, Proc
 
@@ -42,6 +45,25 @@ def missing_chromium() -> str | None:
 
 
 DEVTOOLS = re.compile(r"DevTools listening on (ws://\S+)")
+
+
+@contextlib.asynccontextmanager
+async def chromium_browser(profile: Path) -> AsyncIterator[Browser]:
+    """Debian's chromium on a private profile, driven through Playwright; stopped by PID after.
+    A missing chromium fails the test (never a skip)."""
+    if (why := missing_chromium()) is not None:
+        pytest.fail(why, pytrace=False)
+    chromium = ChromiumProc(profile)
+    try:
+        await chromium.start()
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.connect_over_cdp(chromium.endpoint)
+            try:
+                yield browser
+            finally:
+                await browser.close()
+    finally:
+        await chromium.stop()
 
 
 class ChromiumProc(Proc):
