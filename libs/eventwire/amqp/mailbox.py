@@ -164,10 +164,6 @@ class AmqpMailbox:
         """The next letter, before ``start`` (``resume`` collects the backlog with it)."""
         return await self._letters.get()
 
-    def pending(self) -> int:
-        """Letters received and not yet handed to the handler."""
-        return self._letters.qsize()
-
     def ack(self, letter: Letter) -> None:
         tag = letter.tag
         if tag // _GENERATION != self._generation or self._channel is None:

@@ -266,6 +266,7 @@ class MailboxSessions:
         stats = self.stats
         return {
             "mailboxes": len(self._boxes),
+            "letters": self.recovery.mailboxes.delivered(),
             "sessions_recovered": stats.sessions_recovered,
             "sessions_not_recovered": stats.sessions_not_recovered,
             "not_recovered": dict(stats.not_recovered),
