@@ -195,13 +195,13 @@ class MailboxSessions:
         elif isinstance(message, CallRequest):
             if node.draining:
                 return  # left unanswered: asked again where the tab reconnects
-            asking = node.call_task(sid, message.id)
+            asking = node.calls.task(sid, message.id)
             if asking is not None:  # given out again (a broker reconnect): still being asked
                 asking.add_done_callback(lambda _: mailbox.ack(letter))
                 return
-            await node._serve(letter.key, message, lambda: mailbox.ack(letter))
+            await node.calls.serve(letter.key, message, lambda: mailbox.ack(letter))
         elif isinstance(message, CallCancel):
-            await node._cancel(letter.key, message)
+            await node.calls.cancel(letter.key, message)
             mailbox.ack(letter)
         else:
             mailbox.ack(letter)

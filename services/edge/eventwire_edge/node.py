@@ -1,11 +1,12 @@
 """One edge node: the socket gate on one side, the node's bus inbox on the other.
 
-The node binds its queue to ``session.<sid>`` and ``user.<uid>`` for each socket it holds, so
-the broker sends it only events for those sockets. Calls are served as tasks owned per
-session: a disconnect answers them at once with ``client_disconnected``. Every client packet
-passes the gate (``gate.py``) first; Open WebUI's other socket events are ``handlers.py``.
-``drain`` (SIGTERM) hands the node's sockets to other nodes without losing events
-(``handoff.py``); the counters kept here are read by ``metrics.py`` when scraped.
+With recovery on, each socket's session has a mailbox (``mailbox_sessions.py``,
+``recovery.py``); without it, the node binds its queue to ``session.<sid>`` and ``user.<uid>``
+for each socket it holds. Either way the broker sends it only events for those sockets. Calls
+are served by ``calls.py``, as tasks owned per session. Every client packet passes the gate
+(``gate.py``) first; Open WebUI's other socket events are ``handlers.py``. ``drain`` (SIGTERM)
+sends the node's sockets to other nodes without losing events (``drain.py``, ``handoff.py``);
+the counters kept here are read by ``metrics.py`` when scraped.
 """
 
 from __future__ import annotations
@@ -16,25 +17,18 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
-
-import socketio
 
 from eventwire import errors
 from eventwire.auth import Identity
 from eventwire.bus import Bus, Inbox
 from eventwire.calls import Caller
 from eventwire.client import Eventwire
-from eventwire.codec import packed_size
 from eventwire.dispatch import Dispatcher
-from eventwire.events import not_json
-from eventwire.logs import bind_log_context
-from eventwire.metrics import CALL_BUCKETS, LATENCY_BUCKETS, Histogram
+from eventwire.metrics import LATENCY_BUCKETS, Histogram
 from eventwire.protocol import (
     CallCancel,
-    CallReply,
     CallRequest,
     ChannelEmit,
     Emit,
@@ -49,6 +43,7 @@ from eventwire.topology import channel_key, session_key, session_of, user_key
 from .announcer import EdgePresence
 from .authorizer import ChannelAuthorizer, load_authorizer
 from .bindings import Bindings
+from .calls import Calls
 from .drain import drain_node, drop_transport
 from .external import ScopedEvents
 from .gate import Gate, Member
@@ -92,9 +87,7 @@ class EdgeNode:
         self.stats = EdgeStats()
         # Read at scrape time (metrics.py); kept by kind and outcome, per event a dict update.
         self.messages_in: Counter[str] = Counter()
-        self.call_outcomes: Counter[str] = Counter()
         self.delivery_seconds = Histogram(LATENCY_BUCKETS)
-        self.call_seconds = Histogram(CALL_BUCKETS)
         self.draining = False
         self.handoff_stats = HandoffStats()
         self.sio = EdgeSocketServer(
@@ -109,7 +102,7 @@ class EdgeNode:
         self.jobs = bus.job_queue()
         self._sessions: dict[str, Identity] = {}
         # session id -> call id -> (request, task serving it)
-        self._calls: dict[str, dict[str, tuple[CallRequest, asyncio.Task[None]]]] = {}
+        self.calls = Calls(self)  # __event_call__ served here (calls.py)
         self._inbox: Inbox | None = None
         # Recovery on (EVENTWIRE_RECOVERY_WINDOW): sessions' events come from their mailboxes.
         self.mailboxed: MailboxSessions | None = None
@@ -130,8 +123,8 @@ class EdgeNode:
         self.gate.handle(self.surface.handlers())
         self._dispatch = Dispatcher(f"edge node {self.node_id}")
         self._dispatch.on(Emit, self._deliver)
-        self._dispatch.on(CallRequest, self._serve)
-        self._dispatch.on(CallCancel, self._cancel)
+        self._dispatch.on(CallRequest, self.calls.serve)
+        self._dispatch.on(CallCancel, self.calls.cancel)
         self._dispatch.on(ChannelEmit, self._deliver_channel)
         self._dispatch.on(HandoffAsk, self._on_handoff_ask)
         self._dispatch.on(Handoff, self._on_handoff)
@@ -166,8 +159,8 @@ class EdgeNode:
         if self.mailboxed is not None:
             # First: every tab here may come back elsewhere and get what it missed.
             await self.mailboxed.close()
-        for sid in list(self._calls):
-            await self._abort_calls(sid, "edge node shutting down")
+        for sid in self.calls.sessions():
+            await self.calls.abort(sid, "edge node shutting down")
         await self.parking.close()
         await self.holds.close()
         await self.presence.close()
@@ -181,6 +174,7 @@ class EdgeNode:
         with contextlib.suppress(Exception):
             await self.sio.shutdown()
         await self._background.close()
+        await self.calls.close()
         await self.requests.close()
         await self.client.close()
         await self.bus.close()
@@ -189,13 +183,8 @@ class EdgeNode:
         """Hand every socket to other nodes within ``grace`` seconds (``drain.py``)."""
         await drain_node(self, grace)
 
-    def call_task(self, sid: str, call_id: str) -> asyncio.Task[None] | None:
-        """The task asking ``sid`` the call ``call_id``, while it does."""
-        pending = self._calls.get(sid, {}).get(call_id)
-        return pending[1] if pending is not None else None
-
     def calls_in_flight(self) -> list[asyncio.Task[None]]:
-        return [task for calls in self._calls.values() for _, task in calls.values()]
+        return self.calls.in_flight()
 
     def session_ids(self) -> list[str]:
         return list(self._sessions)
@@ -203,6 +192,14 @@ class EdgeNode:
     def users_of_sessions(self) -> Counter[str]:
         """How many sockets each user has here."""
         return Counter(identity.id for identity in self._sessions.values())
+
+    @property
+    def call_seconds(self) -> Histogram:
+        return self.calls.seconds
+
+    @property
+    def call_outcomes(self) -> Counter[str]:
+        return self.calls.outcomes
 
     @property
     def inbox_name(self) -> str | None:
@@ -230,7 +227,7 @@ class EdgeNode:
             "sessions": len(self._sessions),
             "users": len({i.id for i in self._sessions.values()}),
             "bound_keys": self.bound_keys,
-            "pending_calls": sum(len(c) for c in self._calls.values()),
+            "pending_calls": self.calls.pending(),
             "outbox": self.bus.outbox_depth,
             "unexpected_messages": self._dispatch.unexpected,
             **asdict(self.stats),
@@ -292,9 +289,9 @@ class EdgeNode:
             closed = reason == self.sio.reason.SERVER_DISCONNECT or self.sio.closed_cleanly(sid)
             if closed:  # mailbox first: a caller told "disconnected" then finds it gone
                 await self.mailboxed.close_session(sid, closed=True)
-                await self._abort_calls(sid, "client disconnected before answering")
+                await self.calls.abort(sid, "client disconnected before answering")
             else:  # its tab may come back: its calls are asked again then
-                await self._abort_calls(sid, "", answer=False)
+                await self.calls.abort(sid, "", answer=False)
                 await self.mailboxed.close_session(sid, closed=False)
             self.presence.announcer.leave(sid)
             if self._bindings is not None and member.channels:
@@ -305,11 +302,11 @@ class EdgeNode:
         if self.parking.active:
             # Sent away: its bindings stay until its user's handoff, its presence until the
             # node leaves, so the node it lands on knows to ask here.
-            await self._abort_calls(
+            await self.calls.abort(
                 sid, f"edge node {self.node_id} is draining; the client reconnects elsewhere"
             )
             return
-        await self._abort_calls(sid, "client disconnected before answering")
+        await self.calls.abort(sid, "client disconnected before answering")
         self.presence.announcer.leave(sid)
         if self._bindings is not None:
             keys = [session_key(sid), user_key(member.identity.id)]
@@ -343,11 +340,6 @@ class EdgeNode:
             self.parking.marked(handoff.session_id)
         else:
             await self.holds.receive(handoff)
-
-    async def _cancel(self, _key: str, message: CallCancel) -> None:
-        pending = self._calls.get(message.session_id, {}).get(message.id)
-        if pending is not None:
-            pending[1].cancel()
 
     async def _deliver_channel(self, key: str, message: ChannelEmit) -> None:
         if key != channel_key(message.channel_id):
@@ -399,144 +391,3 @@ class EdgeNode:
             log.warning("dropped a %r event for %s: not JSON (%s)", event, room, exc)
             return False
         return True
-
-    async def _serve(
-        self, _key: str, request: CallRequest, settle: Callable[[], None] | None = None
-    ) -> None:
-        """Ask the session; ``settle`` runs once an answer (or error) is sent for it."""
-        identity = self._sessions.get(request.session_id)
-        if self.draining and identity is not None:
-            self._reply_error(
-                request,
-                errors.ClientDisconnected(
-                    f"edge node {self.node_id} is draining: session {request.session_id} is "
-                    "about to reconnect elsewhere (as a new session)"
-                ),
-                settle,
-            )
-            return
-        if identity is None:
-            self._reply_error(
-                request,
-                errors.SessionOffline(f"session {request.session_id} is not connected here"),
-                settle,
-            )
-            return
-        if identity.id != request.user_id:
-            self._reply_error(
-                request,
-                errors.PermissionDenied(
-                    f"session {request.session_id} does not belong to user {request.user_id}"
-                ),
-                settle,
-            )
-            return
-        where = not_json(request.payload)
-        if where is not None:  # python-socketio would fail inside a task and wait for the timeout
-            self._reply_error(
-                request,
-                errors.EventValidationError(f"call payload: {where} is NaN or Infinity"),
-                settle,
-            )
-            return
-        self.stats.calls_served += 1
-        task = asyncio.create_task(self._call_client(request, settle), name=f"call:{request.id}")
-        calls = self._calls.setdefault(request.session_id, {})
-        calls[request.id] = (request, task)
-
-        def forget(_: asyncio.Task[None]) -> None:
-            calls.pop(request.id, None)
-            if not calls and self._calls.get(request.session_id) is calls:
-                del self._calls[request.session_id]
-
-        task.add_done_callback(forget)
-
-    async def _call_client(
-        self, request: CallRequest, settle: Callable[[], None] | None = None
-    ) -> None:
-        bind_log_context(user_id=request.user_id, session_id=request.session_id)
-        started = time.monotonic()
-        timeout = request.timeout
-        if request.at is not None:  # asked again after a reconnect: only what is left of it
-            timeout = min(timeout, request.at + request.timeout - time.time())
-        timed_out = errors.CallTimeout(
-            f"session {request.session_id} did not answer within {request.timeout:g}s"
-        )
-        if timeout <= 0:
-            await self._send_reply(request, error=timed_out)
-        else:
-            try:
-                value = await self.sio.call(
-                    request.event, request.payload, to=request.session_id, timeout=timeout
-                )
-            except socketio.exceptions.TimeoutError:
-                self.call_seconds.observe(time.monotonic() - started)
-                await self._send_reply(request, error=timed_out)
-            else:
-                self.call_seconds.observe(time.monotonic() - started)
-                await self._send_reply(request, value=value)
-        if settle is not None:
-            settle()
-
-    def _reply_error(
-        self,
-        request: CallRequest,
-        error: errors.EventwireError,
-        settle: Callable[[], None] | None = None,
-    ) -> None:
-        async def reply() -> None:
-            await self._send_reply(request, error=error)
-            if settle is not None:
-                settle()
-
-        self._background.spawn(reply())
-
-    async def _send_reply(
-        self,
-        request: CallRequest,
-        *,
-        value: Any = None,
-        error: errors.EventwireError | None = None,
-    ) -> None:
-        if error is None:
-            error = self._check_answer(value)
-        if error is None:
-            reply = CallReply(id=request.id, ok=True, value=value)
-            self.stats.calls_answered += 1
-            self.call_outcomes["ok"] += 1
-        else:
-            reply = CallReply(id=request.id, ok=False, error=error.code, message=error.message)
-            self.stats.calls_failed += 1
-            self.call_outcomes[error.code] += 1
-        try:
-            await self.bus.send(request.reply_to, reply)
-        except errors.EventwireError as exc:
-            log.warning(
-                "reply to call %s (session %s) lost: %s", request.id, request.session_id, exc
-            )
-
-    def _check_answer(self, value: Any) -> errors.EventwireError | None:
-        if isinstance(value, dict) and set(value) == {"error"} and isinstance(value["error"], str):
-            return errors.ClientError(value["error"])
-        try:
-            size = packed_size(value)
-        except errors.ProtocolError as exc:
-            return errors.ClientError(f"client answer is not serialisable: {exc}")
-        if size > self.settings.max_payload_bytes:
-            return errors.ClientError(
-                f"client answer is {size} bytes, over the {self.settings.max_payload_bytes} limit"
-            )
-        return None
-
-    async def _abort_calls(self, sid: str, why: str, *, answer: bool = True) -> None:
-        """Stop waiting on the session's calls; ``answer``: fail them (``client_disconnected``),
-        else leave them unanswered (a recoverable session: they are asked again)."""
-        calls = self._calls.pop(sid, {})
-        for request, task in list(calls.values()):  # answered tasks leave `calls`
-            if task.done():
-                continue  # already answered
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            if answer:
-                await self._send_reply(request, error=errors.ClientDisconnected(why))
