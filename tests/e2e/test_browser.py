@@ -18,7 +18,7 @@ from playwright.async_api import Browser, expect
 
 from eventwire import Settings
 from eventwire_worker.service import EXAMPLES as EXAMPLES_DIR
-from tests.support.browser import ARTIFACTS, ChatPage, chromium_browser
+from tests.support.browser import ARTIFACTS, ChatPage, chromium
 from tests.support.cluster import delete_namespace, token
 from tests.support.http import post
 from tests.support.procs import EdgeProc
@@ -46,7 +46,7 @@ class Site:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Browser]:
-    async with chromium_browser(tmp_path_factory.mktemp("chromium-profile")) as browser:
+    async with chromium(tmp_path_factory.mktemp("chromium-profile")) as browser:
         yield browser
 
 

@@ -15,9 +15,10 @@ import pytest_asyncio
 from playwright.async_api import Browser, expect
 
 from eventwire import Settings
+from tests.support.browser import chromium
 from tests.support.cluster import SECRET, delete_namespace
 from tests.support.openwebui import OWUI_PYTHON, OpenWebUI, User, direct_counts, missing_openwebui
-from tests.support.owui_page import OwuiPage, chromium, clean_tab
+from tests.support.owui_page import OwuiPage, clean_tab
 from tests.support.procs import WorkerProc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]

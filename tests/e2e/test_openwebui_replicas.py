@@ -23,11 +23,11 @@ from playwright.async_api import Browser, expect
 
 from eventwire import Settings
 from eventwire_edge.sio import EventwireManager
-from tests.support.browser import WAIT_MS
+from tests.support.browser import WAIT_MS, chromium
 from tests.support.cluster import SECRET, delete_namespace
 from tests.support.openwebui import OWUI_BIN, OpenWebUI, User, direct_counts, missing_openwebui
 from tests.support.owui_balancer import Balancer, missing_haproxy, server
-from tests.support.owui_page import OwuiPage, chromium, clean_tab
+from tests.support.owui_page import OwuiPage, clean_tab
 from tests.support.owui_socket import OwuiSocket
 from tests.support.owui_state import RedisServer, missing_backing_services, postgres_database
 from tests.support.procs import WorkerProc

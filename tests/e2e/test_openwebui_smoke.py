@@ -13,8 +13,9 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, expect
 
+from tests.support.browser import chromium
 from tests.support.openwebui import OpenWebUI, User, missing_openwebui
-from tests.support.owui_page import OwuiPage, chromium
+from tests.support.owui_page import OwuiPage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 

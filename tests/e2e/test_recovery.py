@@ -23,7 +23,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, expect
 
 from tests.deploy.haproxy import HaproxyProc
-from tests.support.browser import ChatPage, chromium_browser
+from tests.support.browser import ChatPage, chromium
 from tests.support.cluster import token
 from tests.support.procs import EdgeProc, SenderProc
 from tests.support.tabs import Tab, eventually
@@ -52,7 +52,7 @@ def seqs(events: list[dict[str, Any]]) -> list[int]:
 
 @pytest_asyncio.fixture
 async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
-    async with chromium_browser(tmp_path / "chromium-profile") as browser:
+    async with chromium(tmp_path / "chromium-profile") as browser:
         yield browser
 
 

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
 
 from .procs import WAIT, Proc
@@ -48,22 +47,22 @@ DEVTOOLS = re.compile(r"DevTools listening on (ws://\S+)")
 
 
 @contextlib.asynccontextmanager
-async def chromium_browser(profile: Path) -> AsyncIterator[Browser]:
-    """Debian's chromium on a private profile, driven through Playwright; stopped by PID after.
-    A missing chromium fails the test (never a skip)."""
+async def chromium(profile: Path) -> AsyncIterator[Browser]:
+    """Debian's chromium, owned by the caller's fixture, with Playwright attached; stopped by
+    PID after. A missing chromium fails the test (never a skip)."""
     if (why := missing_chromium()) is not None:
-        pytest.fail(why, pytrace=False)
-    chromium = ChromiumProc(profile)
+        raise RuntimeError(why)
+    proc = ChromiumProc(profile)
     try:
-        await chromium.start()
+        await proc.start()
         async with async_playwright() as playwright:
-            browser = await playwright.chromium.connect_over_cdp(chromium.endpoint)
+            browser = await playwright.chromium.connect_over_cdp(proc.endpoint)
             try:
                 yield browser
             finally:
                 await browser.close()
     finally:
-        await chromium.stop()
+        await proc.stop()
 
 
 class ChromiumProc(Proc):

@@ -18,12 +18,11 @@ import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
-from .browser import WAIT_MS, ChromiumProc, missing_chromium
+from .browser import WAIT_MS
 from .openwebui import PASSWORD, User
 
 
@@ -94,24 +93,6 @@ TAP_SCRIPT = r"""
 def token_script(token: str) -> str:
     """Signed in before the app starts: Open WebUI keeps its session JWT in localStorage."""
     return f"localStorage.setItem('token', {json.dumps(token)});"
-
-
-@asynccontextmanager
-async def chromium(profile: Path) -> AsyncIterator[Browser]:
-    """Debian's chromium, owned by the caller's fixture, with Playwright attached."""
-    if (why := missing_chromium()) is not None:
-        raise RuntimeError(why)
-    proc = ChromiumProc(profile)
-    try:
-        await proc.start()
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.connect_over_cdp(proc.endpoint)
-            try:
-                yield browser
-            finally:
-                await browser.close()
-    finally:
-        await proc.stop()
 
 
 class OwuiPage:
