@@ -38,6 +38,10 @@ class Letter:
 
 
 LetterHandler = Callable[[Letter], Awaitable[None]]
+# Called as a letter arrives when no letter is waiting or being handled before it: True when
+# it handled the letter there and then (events: nothing to await), False to queue it for the
+# LetterHandler. The order letters are handled in stays the mailbox's.
+LetterNow = Callable[[Letter], bool]
 
 
 class Mailbox(Protocol):
@@ -47,8 +51,9 @@ class Mailbox(Protocol):
     @property
     def closed(self) -> bool: ...
 
-    def start(self, handler: LetterHandler) -> None:
-        """Hand letters to ``handler`` from now on (after what ``resume`` returned)."""
+    def start(self, handler: LetterHandler, now: LetterNow | None = None) -> None:
+        """Hand letters to ``handler`` from now on (after what ``resume`` returned); with
+        ``now``, offer each to it first, synchronously, when nothing waits before it."""
 
     def ack(self, letter: Letter) -> None:
         """Done with ``letter``: it leaves the broker."""

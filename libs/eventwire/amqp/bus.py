@@ -41,6 +41,7 @@ from ..protocol import Message
 from ..settings import Settings
 from ..topology import MAX_EXPIRATION_MS, QueueSpec, Topology
 from . import fastpath
+from .deadlines import ConfirmDeadlines
 from .outbox import Outbox, Pending
 
 if TYPE_CHECKING:
@@ -193,6 +194,7 @@ class AmqpBus:
         self._settings = settings
         self._max_payload = settings.max_payload_bytes
         self._deadline = settings.broker_timeout
+        self._confirm_deadlines = ConfirmDeadlines(self._deadline)
         self._outbox = Outbox(settings.outbox_limit, settings.outbox_max_bytes)
         self._urls = settings.amqp_urls
         self._url_index = 0  # the broker tried first on the next connect
@@ -282,6 +284,7 @@ class AmqpBus:
             with contextlib.suppress(*BROKER_ERRORS):
                 await self._connection.close()
         self._connection = None
+        self._confirm_deadlines.close()
 
     # -- connection lifecycle ----------------------------------------------------------
 
@@ -441,6 +444,21 @@ class AmqpBus:
             content_type=CONTENT_TYPE, delivery_mode=1, expiration=expiration
         )
         try:
+            if isinstance(publisher, fastpath.FastChannel):
+                # Queued now, nothing awaited but the confirm, whose deadline one shared
+                # timer keeps (deadlines.py); else (channel busy) the general path below.
+                written, confirmation = publisher.publish_nowait(
+                    body,
+                    exchange=exchange,
+                    routing_key=key,
+                    properties=properties,
+                    mandatory=mandatory,
+                )
+                if written:
+                    if confirmation is None:
+                        return None
+                    self._confirm_deadlines.watch(confirmation)
+                    return await confirmation
             async with asyncio.timeout(self._deadline):
                 # wait=False: aiormq would otherwise hold the channel lock until the frame is
                 # written *and drained*, one publish per loop turn; the confirm we await is

@@ -30,6 +30,7 @@ import os
 import random
 import struct
 import uuid
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
@@ -51,6 +52,7 @@ _HEADER = struct.Struct(">BHI")
 FRAME_BUFFER = 64
 _installed: bool | None = None
 _CONTENT_HEADER = "_Channel__get_content_header"  # aiormq's private reader of a content header
+_LOCK = "_Channel__lock"  # the asyncio.Lock behind aiormq's Channel.lock
 
 
 _DELIVER = struct.Struct(">HH")
@@ -242,7 +244,64 @@ def _only_ours(properties: Any) -> bool:
     return all(value is None or name in _OURS for name, value in properties.__dict__.items())
 
 
+def _forget(channel: Any, message_id: str, tag: int) -> Callable[[Any], None]:
+    """Once confirmed (or returned, or failed), the message id no longer maps to its tag."""
+
+    def forget(_: Any) -> None:
+        if channel.message_id_delivery_tag.get(message_id) == tag:
+            channel.message_id_delivery_tag.pop(message_id)
+
+    return forget
+
+
 class FastChannel(aiormq.channel.Channel):
+    def publish_nowait(
+        self,
+        body: bytes,
+        *,
+        exchange: str,
+        routing_key: str,
+        properties: Any,
+        mandatory: bool,
+    ) -> tuple[bool, asyncio.Future[Any] | None]:
+        """Publish without awaiting anything: (True, the confirmation future or None without
+        confirms) once queued for the writer; (False, None) when it cannot be now (the channel
+        lock is held, the writer queue is full, or properties other than the four eventwire
+        sets): then ``basic_publish``. Nothing is awaited between taking the delivery tag and
+        queueing the frames, so no lock is needed for their order (aiormq takes one because
+        its queue put may wait)."""
+        lock = getattr(self, _LOCK, None)
+        if (
+            self.is_closed
+            or lock is None
+            or lock.locked()
+            or self.write_queue.full()
+            or len(body) >= self.max_content_size
+            or not _only_ours(properties)
+        ):
+            return False, None
+        if not properties.message_id:
+            properties.message_id = uuid.UUID(int=random.getrandbits(128), version=4).hex
+        message_id = properties.message_id
+        payload = marshal_publish(
+            self.number,
+            exchange=exchange,
+            routing_key=routing_key,
+            mandatory=mandatory,
+            properties=properties,
+            body=body,
+        )
+        self.delivery_tag += 1
+        tag = self.delivery_tag
+        confirmation: asyncio.Future[Any] | None = None
+        if self.publisher_confirms:
+            confirmation = self.create_future()
+            self.confirmations[tag] = confirmation
+            self.message_id_delivery_tag[message_id] = tag
+            confirmation.add_done_callback(_forget(self, message_id, tag))
+        self.write_queue.put_nowait(ChannelFrame(payload=payload, should_close=False))
+        return True, confirmation
+
     async def basic_publish(
         self,
         body: bytes,
@@ -276,6 +335,28 @@ class FastChannel(aiormq.channel.Channel):
                 timeout=timeout,
                 wait=wait,
             )
+        written, confirmation = self.publish_nowait(
+            body,
+            exchange=exchange,
+            routing_key=routing_key,
+            properties=properties,
+            mandatory=mandatory,
+        )
+        if not written:  # the lock is held or the writer queue full: wait for them
+            confirmation = await self._publish_locked(
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
+                properties=properties,
+                mandatory=mandatory,
+            )
+        if confirmation is None:
+            return None
+        return await confirmation
+
+    async def _publish_locked(
+        self, body: bytes, *, exchange: str, routing_key: str, properties: Any, mandatory: bool
+    ) -> asyncio.Future[Any] | None:
         if not properties.message_id:
             properties.message_id = uuid.UUID(int=random.getrandbits(128), version=4).hex
         message_id = properties.message_id
@@ -305,15 +386,9 @@ class FastChannel(aiormq.channel.Channel):
                 if confirmation is not None:
                     confirmation.cancel()
                 raise
-        if confirmation is None:
-            return None
-
-        def forget(_: Any) -> None:
-            if self.message_id_delivery_tag.get(message_id) == tag:
-                self.message_id_delivery_tag.pop(message_id)
-
-        confirmation.add_done_callback(forget)
-        return await confirmation
+        if confirmation is not None:
+            confirmation.add_done_callback(_forget(self, message_id, tag))
+        return confirmation
 
     async def _on_deliver_frame(self, frame: Any) -> None:
         header = await getattr(self, _CONTENT_HEADER)()

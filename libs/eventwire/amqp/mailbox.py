@@ -29,7 +29,7 @@ from aiormq.abc import DeliveredMessage
 
 from .. import codec
 from ..errors import BrokerUnavailable, ProtocolError
-from ..mailbox import Backlog, Letter, LetterHandler
+from ..mailbox import Backlog, Letter, LetterHandler, LetterNow
 from ..settings import Settings
 from ..topology import QueueSpec
 from . import fastpath
@@ -69,6 +69,8 @@ class AmqpMailbox:
         self._channel: aiormq.abc.AbstractChannel | None = None
         self._generation = 0
         self._handler: LetterHandler | None = None
+        self._now: LetterNow | None = None
+        self._busy = False  # the handler task is on a letter
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._consumer: Any = self._receive if fastpath.install() else self._receive_async
@@ -126,25 +128,32 @@ class AmqpMailbox:
         self._unacked.add(tag)
         self._owner.letters += 1
         delivery = message.delivery
-        self._letters.put_nowait(
-            Letter(
-                key=message.routing_key or "",
-                message=decoded,
-                id=_letter_id(message),
-                redelivered=bool(getattr(delivery, "redelivered", False)),
-                size=len(message.body),
-                tag=tag,
-            )
+        letter = Letter(
+            key=message.routing_key or "",
+            message=decoded,
+            id=_letter_id(message),
+            redelivered=bool(getattr(delivery, "redelivered", False)),
+            size=len(message.body),
+            tag=tag,
         )
+        now = self._now
+        if now is not None and not self._busy and self._letters.empty():
+            try:
+                if now(letter):
+                    return
+            except Exception:
+                log.exception("mailbox %s: handler failed on a letter", self._spec.name)
+                return
+        self._letters.put_nowait(letter)
 
     async def _receive_async(self, message: DeliveredMessage) -> None:
         self._receive(message)  # aiormq runs each as a task, in arrival order
 
     # -- the Mailbox protocol -------------------------------------------------------------
 
-    def start(self, handler: LetterHandler) -> None:
+    def start(self, handler: LetterHandler, now: LetterNow | None = None) -> None:
         if self._task is None and not self._closed:
-            self._handler = handler
+            self._handler, self._now = handler, now
             self._task = asyncio.create_task(self._run(), name=f"mailbox:{self._session_id}")
 
     async def _run(self) -> None:
@@ -153,12 +162,15 @@ class AmqpMailbox:
             return
         while True:
             letter = await self._letters.get()
+            self._busy = True
             try:
                 await handler(letter)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("mailbox %s: handler failed on a letter", self._spec.name)
+            finally:
+                self._busy = False
 
     async def next_letter(self) -> Letter:
         """The next letter, before ``start`` (``resume`` collects the backlog with it)."""

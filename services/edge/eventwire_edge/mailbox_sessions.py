@@ -15,8 +15,6 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from engineio import packet as eio_packet
-
 from eventwire import errors
 from eventwire.auth import Identity
 from eventwire.mailbox import Letter, Mailbox, Mailboxes
@@ -105,7 +103,10 @@ class MailboxSessions:
                 elif isinstance(letter.message, CallRequest):
                     self.stats.calls_asked_again += 1
                 await self._handle(sid, mailbox, letter)
-        mailbox.start(lambda letter: self._handle(sid, mailbox, letter))
+        mailbox.start(
+            lambda letter: self._handle(sid, mailbox, letter),
+            lambda letter: self._handle_now(sid, mailbox, letter),
+        )
 
     # -- sessions (the node's open_session / close_session) ------------------------------------
 
@@ -170,29 +171,42 @@ class MailboxSessions:
         for letter in tracker.ponged():
             mailbox.ack(letter)
 
-    async def _ping(self, sid: str) -> None:
-        sio = self._node.sio
-        eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
-        socket = sio.engine.sockets.get(eio_sid) if eio_sid is not None else None
-        if socket is not None and not socket.closed:
+    def _ping(self, sid: str) -> None:
+        if self._node.writer.send_ping(sid):
             self.stats.recovery_pings += 1
-            await socket.send(eio_packet.Packet(eio_packet.PING))
 
     # -- letters ------------------------------------------------------------------------
+
+    def _handle_now(self, sid: str, mailbox: Mailbox, letter: Letter) -> bool:
+        """Events as they arrive (nothing to await); anything else waits for ``_handle``."""
+        if not isinstance(letter.message, Emit):
+            return False
+        self._handle_event(sid, mailbox, letter, letter.message)
+        return True
+
+    def _handle_event(self, sid: str, mailbox: Mailbox, letter: Letter, emit: Emit) -> None:
+        node = self._node
+        tracker = self._trackers.get(sid)
+        if tracker is None or mailbox.closed:
+            return  # the session went: the mailbox gives it back
+        node.stats.bus_messages += 1
+        node.messages_in[emit.kind] += 1
+        if letter.redelivered and tracker.redelivered(letter):
+            return  # the socket has it already (a broker reconnect gave it out again)
+        self._deliver(sid, mailbox, tracker, letter, emit)
 
     async def _handle(self, sid: str, mailbox: Mailbox, letter: Letter) -> None:
         node = self._node
         message = letter.message
+        if isinstance(message, Emit):
+            self._handle_event(sid, mailbox, letter, message)
+            return
         tracker = self._trackers.get(sid)
         if tracker is None or mailbox.closed:
             return  # the session went: the mailbox gives it back
         node.stats.bus_messages += 1
         node.messages_in[message.kind if message is not None else "undecodable"] += 1
-        if isinstance(message, Emit):
-            if letter.redelivered and tracker.redelivered(letter):
-                return  # the socket has it already (a broker reconnect gave it out again)
-            await self._deliver(sid, mailbox, tracker, letter, message)
-        elif isinstance(message, CallRequest):
+        if isinstance(message, CallRequest):
             if node.draining:
                 return  # left unanswered: asked again where the tab reconnects
             asking = node.calls.task(sid, message.id)
@@ -208,7 +222,7 @@ class MailboxSessions:
             if message is not None:
                 log.warning("session %s mailbox got a %s message; dropped", sid, message.kind)
 
-    async def _deliver(
+    def _deliver(
         self, sid: str, mailbox: Mailbox, tracker: Tracker, letter: Letter, emit: Emit
     ) -> None:
         node = self._node
@@ -220,7 +234,7 @@ class MailboxSessions:
         try:
             # The offset last: socket.io-client keeps it, python-socketio clients get it as
             # an extra argument (eventwire_edge.recovering strips it).
-            await node.sio.emit(emit.event, (emit.payload, letter.id), to=sid)
+            node.writer.write(emit.event, (emit.payload, letter.id), sid)
         except ValueError as exc:  # the packet's JSON writer refuses non-finite numbers
             node.stats.emits_not_json += 1
             log.warning("dropped a %r event for %s: not JSON (%s)", emit.event, sid, exc)
@@ -235,9 +249,9 @@ class MailboxSessions:
             self.stats.slow_sessions_dropped += 1
             log.warning("session %s confirms nothing: dropped (it may recover)", sid)
             self._uncovered.discard(sid)
-            await self._drop_here(sid)
+            node.spawn(self._drop_here(sid), name=f"drop-slow:{sid}")
         elif tracker.since_ping >= PING_EVERY:
-            await self._ping(sid)
+            self._ping(sid)
         else:
             self._uncovered.add(sid)
             if self._pinger is None or self._pinger.done():
@@ -256,7 +270,7 @@ class MailboxSessions:
                 if tracker.marks:  # a ping is out: after its pong, look again
                     self._uncovered.add(sid)
                     continue
-                await self._ping(sid)
+                self._ping(sid)
 
     @property
     def mailbox_count(self) -> int:

@@ -17,6 +17,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -46,6 +47,7 @@ from .bindings import Bindings
 from .calls import Calls
 from .drain import drain_node, drop_transport
 from .external import ScopedEvents
+from .fastemit import EventWriter
 from .gate import Gate, Member
 from .handlers import Surface
 from .handoff import HandoffStats, Holds, Parking
@@ -110,6 +112,7 @@ class EdgeNode:
         self._bindings: Bindings | None = None
         self.gate = Gate(settings, self)
         self.sio.register_namespace(self.gate)
+        self.writer = EventWriter(self.sio)  # events to sockets, encoded once (fastemit.py)
         self.sio.guard = self.gate
         self.presence = EdgePresence(bus, settings, self.node_id)
         # Open WebUI's other socket events: user-join, channels, user-list, usage (handlers.py).
@@ -182,6 +185,10 @@ class EdgeNode:
     async def drain(self, grace: float) -> None:
         """Hand every socket to other nodes within ``grace`` seconds (``drain.py``)."""
         await drain_node(self, grace)
+
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``work`` in the background, owned by the node (stopped with it)."""
+        self._background.spawn(work, name=name)
 
     def calls_in_flight(self) -> list[asyncio.Task[None]]:
         return self.calls.in_flight()
@@ -345,7 +352,7 @@ class EdgeNode:
         if key != channel_key(message.channel_id):
             log.warning("channel message for %s arrived on %s; dropped", message.channel_id, key)
             return
-        if not await self._emit(message.event, message.payload, key):
+        if not self._emit(message.event, message.payload, key):
             return
         self.surface.stats.channel_events_delivered += 1
 
@@ -369,23 +376,21 @@ class EdgeNode:
             if self.holds.held and self.holds.keep(sid, emit):
                 return
             room = sid
-        if await self._emit(emit.event, emit.payload, room, skip):
+        if self._emit(emit.event, emit.payload, room, skip):
             self.stats.emits_delivered += 1
             if emit.at is not None:
                 self.delivery_seconds.observe(time.time() - emit.at)
 
     async def _deliver_held(self, sid: str, emit: Emit) -> None:
-        if await self._emit(emit.event, emit.payload, sid):
+        if self._emit(emit.event, emit.payload, sid):
             self.stats.emits_delivered += 1
             if emit.at is not None:
                 self.delivery_seconds.observe(time.time() - emit.at)
 
-    async def _emit(
-        self, event: str, payload: Any, room: str, skip: list[str] | None = None
-    ) -> bool:
+    def _emit(self, event: str, payload: Any, room: str, skip: list[str] | None = None) -> bool:
         """Emit to a room; False when the payload is not JSON (NaN / Infinity), counted."""
         try:
-            await self.sio.emit(event, payload, to=room, skip_sid=skip)
+            self.writer.write(event, (payload,), room, skip)
         except ValueError as exc:  # the packet's JSON writer refuses non-finite numbers
             self.stats.emits_not_json += 1
             log.warning("dropped a %r event for %s: not JSON (%s)", event, room, exc)
