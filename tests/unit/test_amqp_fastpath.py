@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiormq.abc import ChannelFrame
 from pamqp import commands as spec
@@ -67,7 +69,7 @@ def test_deliveries_unmarshal_as_pamqp_does(redelivered: bool, expiration: str |
         raw = pamqp.frame.marshal(frame, 5)  # type: ignore[arg-type]
         fast, slow = unmarshal(raw), pamqp.frame.unmarshal(raw)
         assert (fast[0], fast[1]) == (slow[0], slow[1]) == (len(raw), 5)
-        assert type(fast[2]) is type(slow[2])
+        assert isinstance(fast[2], type(slow[2]))
         for attr in (
             "consumer_tag",
             "delivery_tag",
@@ -94,3 +96,80 @@ def test_other_headers_take_pamqps_path() -> None:
     )
     raw = pamqp.frame.marshal(header, 1)  # type: ignore[arg-type]
     assert dict(unmarshal(raw)[2].properties) == dict(pamqp.frame.unmarshal(raw)[2].properties)
+
+
+def _frames(*frames: tuple[object, int]) -> asyncio.StreamReader:
+    import pamqp.frame
+
+    reader = asyncio.StreamReader()
+    for frame, channel in frames:
+        reader.feed_data(pamqp.frame.marshal(frame, channel))  # type: ignore[arg-type]
+    reader.feed_eof()
+    return reader
+
+
+def _delivery(tag: int, body: bytes) -> list[object]:
+    properties = spec.Basic.Properties(content_type="application/msgpack", message_id=f"m{tag}")
+    return [
+        spec.Basic.Deliver(
+            consumer_tag="ctag", delivery_tag=tag, exchange="ns.events", routing_key="user.a"
+        ),
+        ContentHeader(properties=properties, body_size=len(body)),
+        *([ContentBody(body)] if body else []),
+    ]
+
+
+async def _all(reader: asyncio.StreamReader) -> list[tuple[int, object]]:
+    from eventwire.amqp.fastpath import FastFrameReceiver
+
+    receiver = FastFrameReceiver(reader)
+    receiver.started = True
+    return [(channel, frame) async for _weight, channel, frame in receiver]
+
+
+async def test_a_delivery_comes_out_whole_with_other_channels_frames_passing_through() -> None:
+    first, second = _delivery(1, b"abc"), _delivery(2, b"")
+    ack = spec.Basic.Ack(delivery_tag=9)
+    got = await _all(
+        _frames((first[0], 5), (ack, 3), (first[1], 5), (first[2], 5), *((f, 5) for f in second))
+    )
+    assert [channel for channel, _ in got] == [3, 5, 5]
+    assert isinstance(got[0][1], spec.Basic.Ack)
+    for (_, deliver), tag, body in ((got[1], 1, b"abc"), (got[2], 2, b"")):
+        assert isinstance(deliver, spec.Basic.Deliver)
+        assert deliver.delivery_tag == tag
+        assert deliver.body == body  # type: ignore[attr-defined]
+        assert deliver.header.properties.message_id == f"m{tag}"  # type: ignore[attr-defined]
+
+
+async def test_a_delivery_broken_off_gives_its_frames_back_in_order() -> None:
+    first = _delivery(1, b"abc")
+    close = spec.Channel.Close(
+        reply_code=406, reply_text="PRECONDITION_FAILED", class_id=0, method_id=0
+    )
+    got = await _all(_frames((first[0], 5), (first[1], 5), (close, 5)))
+    kinds = [type(frame).__name__ for _, frame in got]
+    assert kinds == ["AssembledDeliver", "ContentHeader", "Close"]
+    assert got[0][1].header is None  # type: ignore[attr-defined]  # a plain deliver
+
+
+async def test_a_body_over_several_frames_is_joined() -> None:
+    deliver, header, _ = _delivery(1, b"abcdef")
+    got = await _all(
+        _frames((deliver, 5), (header, 5), (ContentBody(b"abc"), 5), (ContentBody(b"def"), 5))
+    )
+    assert len(got) == 1
+    assert got[0][1].body == b"abcdef"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("multiple", [False, True])
+def test_confirms_unmarshal_as_pamqp_does(multiple: bool) -> None:
+    import pamqp.frame
+
+    from eventwire.amqp.fastpath import unmarshal
+
+    raw = pamqp.frame.marshal(spec.Basic.Ack(delivery_tag=2**33 + 5, multiple=multiple), 2)
+    fast, slow = unmarshal(raw), pamqp.frame.unmarshal(raw)
+    assert fast[:2] == slow[:2]
+    assert type(fast[2]) is type(slow[2]) is spec.Basic.Ack
+    assert (fast[2].delivery_tag, fast[2].multiple) == (slow[2].delivery_tag, multiple)

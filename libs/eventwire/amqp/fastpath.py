@@ -30,6 +30,7 @@ import os
 import random
 import struct
 import uuid
+from collections import deque
 from collections.abc import Callable
 from importlib import metadata
 from typing import Any
@@ -38,7 +39,7 @@ import aiormq
 import aiormq.channel
 import aiormq.connection
 import pamqp.frame
-from aiormq.abc import ChannelFrame
+from aiormq.abc import ChannelFrame, DeliveredMessage
 from aiormq.exceptions import AMQPConnectionError, InvalidFrameError, ProtocolSyntaxError
 from pamqp import commands as spec
 from pamqp.body import ContentBody
@@ -73,10 +74,20 @@ def _fast_deliver(payload: bytes) -> Any:
     delivery_tag, bits = _LONGLONG_BIT.unpack_from(payload, at)
     exchange, at = _read_shortstr(payload, at + 9)
     routing_key, _ = _read_shortstr(payload, at)
-    frame = spec.Basic.Deliver.__new__(spec.Basic.Deliver)  # fields are checked by the broker
+    frame = AssembledDeliver.__new__(AssembledDeliver)  # fields are checked by the broker
     frame.consumer_tag, frame.delivery_tag = consumer_tag, delivery_tag
     frame.redelivered, frame.exchange, frame.routing_key = bool(bits & 1), exchange, routing_key
+    frame.header = frame.body = None
     return frame
+
+
+class AssembledDeliver(spec.Basic.Deliver):
+    """A basic.deliver that may carry its content header and body, read along with it: one
+    item through aiormq's channel queue and reader instead of three (``FastFrameReceiver``).
+    Without them (``header`` None) it is a plain deliver, its content frames to follow."""
+
+    header: ContentHeader | None
+    body: bytes | None
 
 
 def _fast_header(payload: bytes) -> Any:
@@ -105,21 +116,88 @@ def _fast_header(payload: bytes) -> Any:
 
 
 def unmarshal(data: bytes) -> Any:
-    """pamqp.frame.unmarshal, with a fast path for the frames of a delivery."""
+    """pamqp.frame.unmarshal, with a fast path for the frames of a delivery and for
+    publisher confirms (basic.ack)."""
     kind, channel, length = _HEADER.unpack_from(data)
     if len(data) == length + 8 and data[-1] == 0xCE:
         payload = data[7:-1]
         if kind == 3:
             return len(data), channel, ContentBody(payload)
-        if kind == 1 and _DELIVER.unpack_from(payload) == (60, 60):
-            return len(data), channel, _fast_deliver(payload)
+        if kind == 1:
+            method = _DELIVER.unpack_from(payload)
+            if method == (60, 60):
+                return len(data), channel, _fast_deliver(payload)
+            if method == (60, 80) and len(payload) == 13:
+                ack = spec.Basic.Ack.__new__(spec.Basic.Ack)
+                tag, bits = _LONGLONG_BIT.unpack_from(payload, 4)
+                ack.delivery_tag, ack.multiple = tag, bool(bits & 1)
+                return len(data), channel, ack
         if kind == 2 and (header := _fast_header(payload)) is not None:
             return len(data), channel, header
     return pamqp.frame.unmarshal(data)
 
 
+class _Assembly:
+    """A delivery being read on one channel: its deliver frame, then header, then body."""
+
+    __slots__ = ("body", "deliver", "frames", "header", "size")
+
+    def __init__(self, weight: int, channel: int, deliver: AssembledDeliver) -> None:
+        self.frames: list[Any] = [(weight, channel, deliver)]  # as read, to give back
+        self.deliver = deliver
+        self.header: ContentHeader | None = None
+        self.body: list[bytes] = []
+        self.size = 0
+
+
 class FastFrameReceiver(aiormq.connection.FrameReceiver):
+    """Reads frames with two reads each, no lock; and a delivery's three frames (deliver,
+    content header, body) come out as one ``AssembledDeliver``. Frames of other channels may
+    come between them (AMQP allows it; RabbitMQ writes a delivery's frames together): they
+    pass through meanwhile. Anything else on the delivery's channel before it is whole, and
+    the frames read so far go out one by one, in order, the way aiormq expects them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._assembling: dict[int, _Assembly] = {}
+        self._ready: deque[Any] = deque()
+
     async def get_frame(self) -> Any:
+        ready = self._ready
+        if ready:
+            return ready.popleft()
+        assembling = self._assembling
+        while True:
+            item = await self._read_frame()
+            weight, channel, frame = item
+            assembly = assembling.get(channel)
+            if assembly is None:
+                if type(frame) is AssembledDeliver:
+                    assembling[channel] = _Assembly(weight, channel, frame)
+                    continue
+                return item
+            assembly.frames.append(item)
+            if assembly.header is None and isinstance(frame, ContentHeader):
+                assembly.header = frame
+                if frame.body_size:
+                    continue
+            elif assembly.header is not None and isinstance(frame, ContentBody):
+                assembly.body.append(frame.value)
+                assembly.size += len(frame.value)
+                if assembly.size < assembly.header.body_size:
+                    continue
+            else:  # not the delivery's next frame: let aiormq see them all, as they came
+                del assembling[channel]
+                ready.extend(assembly.frames)
+                return ready.popleft()
+            del assembling[channel]
+            deliver = assembly.deliver
+            deliver.header = assembly.header
+            body = assembly.body
+            deliver.body = body[0] if len(body) == 1 else b"".join(body)
+            return sum(each[0] for each in assembly.frames), channel, deliver
+
+    async def _read_frame(self) -> Any:
         reader = self.reader
         if reader.at_eof():
             del self.reader
@@ -391,8 +469,12 @@ class FastChannel(aiormq.channel.Channel):
         return confirmation
 
     async def _on_deliver_frame(self, frame: Any) -> None:
-        header = await getattr(self, _CONTENT_HEADER)()
-        message = await self._read_content(frame, header)
+        header = getattr(frame, "header", None)
+        if header is not None:  # read along by FastFrameReceiver
+            message = DeliveredMessage(delivery=frame, header=header, body=frame.body, channel=self)
+        else:
+            header = await getattr(self, _CONTENT_HEADER)()
+            message = await self._read_content(frame, header)
         consumer = self.consumers.get(frame.consumer_tag) if frame.consumer_tag else None
         if consumer is None:
             if frame.consumer_tag is None:
