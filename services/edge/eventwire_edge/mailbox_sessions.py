@@ -30,8 +30,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TAKEOVER_WAIT = 5.0  # seconds a reconnecting tab waits for another edge to let its mailbox go
-PING_AFTER = 0.5  # seconds after an event that no ping has covered yet, it gets one (a ping and
-# its pong cost about what an event does: at tens of events a second per tab, one per half second)
+PING_AFTER = 1.0  # seconds after an event that no ping has covered yet, it gets one (a ping and
+# its pong cost about what an event does: at a few events a second per tab, one per second).
+# Each session's ping is due PING_AFTER after its own first uncovered event, so pings go out
+# spread as the events came, never all sessions' at once (a burst of pongs is a latency spike)
+PING_SLICE = 0.02  # pings due this close together go out in one wake-up
 
 
 class MailboxSessions:
@@ -42,7 +45,9 @@ class MailboxSessions:
         self._boxes: dict[str, Mailbox] = {}
         self._trackers: dict[str, Tracker] = {}
         self._replay: dict[str, Claim] = {}  # claimed, opened, CONNECT not yet answered
-        self._uncovered: set[str] = set()  # sessions with events written after their last ping
+        # Sessions with events written after their last ping, and when the first of them was
+        # (in that order: a dict keeps it).
+        self._uncovered: dict[str, float] = {}
         self._pinger: asyncio.Task[None] | None = None
         self._max_unconfirmed = node.settings.recovery_max_events
 
@@ -248,29 +253,33 @@ class MailboxSessions:
             # It reads nothing: what it has not confirmed stays in its mailbox, bounded.
             self.stats.slow_sessions_dropped += 1
             log.warning("session %s confirms nothing: dropped (it may recover)", sid)
-            self._uncovered.discard(sid)
+            self._uncovered.pop(sid, None)
             node.spawn(self._drop_here(sid), name=f"drop-slow:{sid}")
         elif tracker.since_ping >= PING_EVERY:
             self._ping(sid)
-        else:
-            self._uncovered.add(sid)
+        elif sid not in self._uncovered:
+            self._uncovered[sid] = time.monotonic()
             if self._pinger is None or self._pinger.done():
                 self._pinger = asyncio.create_task(self._ping_later(), name="recovery-pings")
 
     async def _ping_later(self) -> None:
         """Ping, a moment after they were written, sessions whose last events no ping covers:
-        one ping for a burst, not one per event."""
-        while self._uncovered:
-            await asyncio.sleep(PING_AFTER)
-            waiting, self._uncovered = self._uncovered, set()
-            for sid in waiting:
-                tracker = self._trackers.get(sid)
-                if tracker is None or tracker.since_ping <= 0:
-                    continue
-                if tracker.marks:  # a ping is out: after its pong, look again
-                    self._uncovered.add(sid)
-                    continue
-                self._ping(sid)
+        one ping for a burst, not one per event; each when its own moment comes."""
+        uncovered = self._uncovered
+        while uncovered:
+            sid, since = next(iter(uncovered.items()))
+            wait = since + PING_AFTER - time.monotonic()
+            if wait > PING_SLICE:
+                await asyncio.sleep(wait)
+                continue
+            del uncovered[sid]
+            tracker = self._trackers.get(sid)
+            if tracker is None or tracker.since_ping <= 0:
+                continue
+            if tracker.marks:  # a ping is out: after its pong, look again
+                uncovered[sid] = time.monotonic()
+                continue
+            self._ping(sid)
 
     @property
     def mailbox_count(self) -> int:
