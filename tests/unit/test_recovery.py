@@ -79,3 +79,21 @@ def test_replay_sends_everything_when_the_offset_is_not_in_the_backlog() -> None
     for offset in (None, "acknowledged-long-ago"):
         read, again = Recovery.replay(claim(offset, letters))
         assert read == [] and [x.id for x in again] == ["m0", "m1"]
+
+
+def test_acks_of_an_unbroken_run_go_as_one_multiple_ack() -> None:
+    from eventwire.amqp.mailbox import plan_acks
+
+    settled: set[int] = set()
+    # 1 and 2 unconfirmed yet: 3 and 5 go alone
+    plan, upto = plan_acks(0, settled, [3, 5])
+    assert (plan, upto) == ([(3, False), (5, False)], 0)
+    # 1, 2 and 4 now: with 3 and 5 before, everything up to 5 is settled; 4 is the last new
+    plan, upto = plan_acks(upto, settled, [2, 1, 4])
+    assert (plan, upto) == ([(4, True)], 5)
+    assert settled == set()
+    # a tag settled otherwise (nacked) joins the run without being acknowledged
+    settled.add(6)
+    plan, upto = plan_acks(upto, settled, [7, 9])
+    assert (plan, upto) == ([(7, True), (9, False)], 7)
+    assert settled == {9}

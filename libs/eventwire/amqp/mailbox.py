@@ -3,8 +3,9 @@
 A mailbox is declared (``x-expires`` = the recovery window, bounds in events and bytes,
 ``drop-head``) and bound to its session's keys before the session's CONNECT is answered, so
 nothing published after the tab connected misses it. Its letters are consumed on channels of
-their own (``CHANNELS``, mailboxes spread by session id), each acknowledged one by one when
-the edge says so (a multiple ack would cover other sessions' letters on the channel). Another
+their own (``CHANNELS``, mailboxes spread by session id), each acknowledged when the edge
+says so: alone, or with every letter before it on the channel in one multiple ack once all of
+those are settled too (``plan_acks``). Another
 channel takes the passive declares that find a mailbox to resume: a missing queue closes the
 channel that asked, so it is never one the consumers are on.
 
@@ -53,6 +54,22 @@ def _letter_id(message: DeliveredMessage) -> str:
         return str(message_id)
     # Published without an id (not by eventwire): its body's digest, stable across redelivery.
     return "h" + hashlib.blake2b(message.body, digest_size=12).hexdigest()
+
+
+def plan_acks(upto: int, settled: set[int], tags: list[int]) -> tuple[list[tuple[int, bool]], int]:
+    """The acks, (tag, multiple), that settle delivery ``tags`` on a channel whose tags up to
+    ``upto`` are settled, and ``settled`` those above it (updated); with the new ``upto``."""
+    fresh = set(tags)
+    settled |= fresh
+    last = 0
+    while upto + 1 in settled:
+        upto += 1
+        settled.discard(upto)
+        if upto in fresh:
+            last = upto
+    plan = [(last, True)] if last else []
+    plan += [(tag, False) for tag in sorted(fresh) if tag > upto]
+    return plan, upto
 
 
 class AmqpMailbox:
@@ -214,6 +231,7 @@ class AmqpMailbox:
         for each in sorted(self._unacked):
             if each // _GENERATION == self._generation:
                 await channel.basic_nack(each % _GENERATION, requeue=True, wait=False)
+                self._owner.settled(channel, each % _GENERATION)
         spec = self._spec
         await channel.queue_declare(spec.name, durable=spec.durable, arguments=spec.arguments)
 
@@ -224,12 +242,19 @@ class AmqpMailbox:
         self._closed = True
         await self._stop_task()
         self._owner.forget(self)
-        self._unacked.clear()
+        unacked, self._unacked = self._unacked, set()
         channel, tag = self._channel, self._consumer_tag
         if channel is not None and not channel.is_closed and tag is not None:
             with contextlib.suppress(*_BROKER_ERRORS):  # else the broker cancels it, loudly
                 await asyncio.shield(channel.basic_cancel(tag))
         await self._owner.delete(self._spec.name, channel)
+        if channel is not None:
+            # Gone with their queue: never acknowledged one by one, but no longer in the
+            # way of a multiple acknowledgement of the channel's later letters.
+            for each in unacked | self._unacked:
+                if each // _GENERATION == self._generation:
+                    self._owner.settled(channel, each % _GENERATION)
+        self._unacked.clear()
         self._channel = None
 
     async def _stop_task(self) -> None:
@@ -262,6 +287,10 @@ class AmqpMailboxes:
         self._generation = 0
         self._open: dict[str, AmqpMailbox] = {}
         self._acks: list[tuple[aiormq.abc.AbstractChannel, int]] = []
+        # Per channel: every delivery tag up to this one is settled, and the settled ones
+        # above it (acknowledged alone, nacked, or of a deleted mailbox): see _plan_acks.
+        self._acked_upto: dict[aiormq.abc.AbstractChannel, int] = {}
+        self._settled: dict[aiormq.abc.AbstractChannel, set[int]] = {}
         self._acking: asyncio.Task[None] | None = None
         self.letters = 0
         self.max_events = settings.recovery_max_events
@@ -304,6 +333,8 @@ class AmqpMailboxes:
         self._connection = self._probe = None
         self._channels = []
         self._acks.clear()
+        self._acked_upto.clear()
+        self._settled.clear()
         for mailbox in self._open.values():
             mailbox.detach()
 
@@ -413,17 +444,41 @@ class AmqpMailboxes:
                 await self._acking
 
     # -- acknowledgements, sent in the background in the order they were made -----------
+    #
+    # A channel numbers its deliveries 1, 2, 3 ... across all its consumers (the mailboxes
+    # on it), and a multiple ack settles every outstanding delivery up to its tag. So when
+    # the tags to acknowledge, with those settled before, run unbroken from the last one
+    # covered, one multiple ack settles the whole run: after a burst, the pongs of many
+    # sessions confirm their letters together and a frame per letter becomes a frame per
+    # flush. A tag not settled by this edge (a letter still unconfirmed, of any session)
+    # ends the run: what lies beyond it is acknowledged one by one.
 
     def send_ack(self, channel: aiormq.abc.AbstractChannel, tag: int) -> None:
         self._acks.append((channel, tag))
         if self._acking is None or self._acking.done():
             self._acking = asyncio.create_task(self._flush_acks(), name="mailbox-acks")
 
+    def settled(self, channel: aiormq.abc.AbstractChannel, tag: int) -> None:
+        """``tag`` was settled otherwise (nacked, or its mailbox deleted)."""
+        if not channel.is_closed:
+            self._settled.setdefault(channel, set()).add(tag)
+
+    def _plan_acks(
+        self, channel: aiormq.abc.AbstractChannel, tags: list[int]
+    ) -> list[tuple[int, bool]]:
+        settled = self._settled.setdefault(channel, set())
+        plan, self._acked_upto[channel] = plan_acks(self._acked_upto.get(channel, 0), settled, tags)
+        return plan
+
     async def _flush_acks(self) -> None:
         while self._acks:
             batch, self._acks = self._acks, []
+            by_channel: dict[aiormq.abc.AbstractChannel, list[int]] = {}
             for channel, tag in batch:
+                by_channel.setdefault(channel, []).append(tag)
+            for channel, tags in by_channel.items():
                 if channel.is_closed:
                     continue  # given back by the broker with its channel
-                with contextlib.suppress(*_BROKER_ERRORS):
-                    await channel.basic_ack(tag, wait=False)
+                for tag, multiple in self._plan_acks(channel, tags):
+                    with contextlib.suppress(*_BROKER_ERRORS):
+                        await channel.basic_ack(tag, multiple=multiple, wait=False)
