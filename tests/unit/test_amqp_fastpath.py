@@ -173,3 +173,12 @@ def test_confirms_unmarshal_as_pamqp_does(multiple: bool) -> None:
     assert fast[:2] == slow[:2]
     assert type(fast[2]) is type(slow[2]) is spec.Basic.Ack
     assert (fast[2].delivery_tag, fast[2].multiple) == (slow[2].delivery_tag, multiple)
+
+
+@pytest.mark.parametrize("multiple", [False, True])
+def test_acks_are_marshalled_as_pamqp_does(multiple: bool) -> None:
+    from eventwire.amqp.fastpath import marshal_ack
+
+    frame = spec.Basic.Ack(delivery_tag=2**40 + 3, multiple=multiple)
+    expected = ChannelFrame.marshall(channel_number=4, frames=[frame]).payload  # type: ignore[list-item]
+    assert marshal_ack(4, 2**40 + 3, multiple) == expected

@@ -332,7 +332,24 @@ def _forget(channel: Any, message_id: str, tag: int) -> Callable[[Any], None]:
     return forget
 
 
+_ACK = struct.Struct(">HHQB")  # class 60 (basic), method 80 (ack), delivery tag, multiple
+
+
+def marshal_ack(channel: int, delivery_tag: int, multiple: bool) -> bytes:
+    """A basic.ack frame, as pamqp would write it."""
+    return _frame(1, channel, _ACK.pack(60, 80, delivery_tag, 1 if multiple else 0))
+
+
 class FastChannel(aiormq.channel.Channel):
+    def ack_nowait(self, delivery_tag: int, multiple: bool = False) -> bool:
+        """Queue a basic.ack for the writer now; False when it cannot be (the channel is
+        closed or the writer queue full: then ``basic_ack``)."""
+        if self.is_closed or self.write_queue.full():
+            return False
+        payload = marshal_ack(self.number, delivery_tag, multiple)
+        self.write_queue.put_nowait(ChannelFrame(payload=payload, should_close=False))
+        return True
+
     def publish_nowait(
         self,
         body: bytes,

@@ -292,6 +292,7 @@ class AmqpMailboxes:
         self._acked_upto: dict[aiormq.abc.AbstractChannel, int] = {}
         self._settled: dict[aiormq.abc.AbstractChannel, set[int]] = {}
         self._acking: asyncio.Task[None] | None = None
+        self._flush_due = False  # _flush_now is scheduled for the end of this loop turn
         self.letters = 0
         self.max_events = settings.recovery_max_events
 
@@ -455,8 +456,30 @@ class AmqpMailboxes:
 
     def send_ack(self, channel: aiormq.abc.AbstractChannel, tag: int) -> None:
         self._acks.append((channel, tag))
-        if self._acking is None or self._acking.done():
-            self._acking = asyncio.create_task(self._flush_acks(), name="mailbox-acks")
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        """At the end of the loop turn: the turn's acks, planned and queued for the writer at
+        once; what cannot be (a full writer queue) goes to a task, in order, and until it is
+        done every later ack waits behind it (an ack must never follow a multiple ack that
+        already covered it: the broker closes the channel for that)."""
+        self._flush_due = False
+        if self._acking is not None and not self._acking.done():
+            return  # it takes the new ones too, after its own
+        batch, self._acks = self._acks, []
+        later: list[tuple[aiormq.abc.AbstractChannel, int, bool]] = []
+        for channel, tags in _by_channel(batch).items():
+            if channel.is_closed:
+                continue  # given back by the broker with its channel
+            for tag, multiple in self._plan_acks(channel, tags):
+                if later or not (
+                    isinstance(channel, fastpath.FastChannel) and channel.ack_nowait(tag, multiple)
+                ):
+                    later.append((channel, tag, multiple))
+        if later:
+            self._acking = asyncio.create_task(self._flush_acks(later), name="mailbox-acks")
 
     def settled(self, channel: aiormq.abc.AbstractChannel, tag: int) -> None:
         """``tag`` was settled otherwise (nacked, or its mailbox deleted)."""
@@ -470,15 +493,29 @@ class AmqpMailboxes:
         plan, self._acked_upto[channel] = plan_acks(self._acked_upto.get(channel, 0), settled, tags)
         return plan
 
-    async def _flush_acks(self) -> None:
-        while self._acks:
-            batch, self._acks = self._acks, []
-            by_channel: dict[aiormq.abc.AbstractChannel, list[int]] = {}
-            for channel, tag in batch:
-                by_channel.setdefault(channel, []).append(tag)
-            for channel, tags in by_channel.items():
-                if channel.is_closed:
-                    continue  # given back by the broker with its channel
-                for tag, multiple in self._plan_acks(channel, tags):
+    async def _flush_acks(
+        self, planned: list[tuple[aiormq.abc.AbstractChannel, int, bool]]
+    ) -> None:
+        while True:
+            for channel, tag, multiple in planned:
+                if not channel.is_closed:
                     with contextlib.suppress(*_BROKER_ERRORS):
                         await channel.basic_ack(tag, multiple=multiple, wait=False)
+            if not self._acks:
+                return
+            batch, self._acks = self._acks, []
+            planned = [
+                (channel, tag, multiple)
+                for channel, tags in _by_channel(batch).items()
+                if not channel.is_closed
+                for tag, multiple in self._plan_acks(channel, tags)
+            ]
+
+
+def _by_channel(
+    batch: list[tuple[aiormq.abc.AbstractChannel, int]],
+) -> dict[aiormq.abc.AbstractChannel, list[int]]:
+    by_channel: dict[aiormq.abc.AbstractChannel, list[int]] = {}
+    for channel, tag in batch:
+        by_channel.setdefault(channel, []).append(tag)
+    return by_channel

@@ -192,17 +192,24 @@ class EdgeEngineServer(engineio.AsyncServer):  # type: ignore[misc]  # untyped l
         """engineio's ``poll`` (what a connection's writer waits on), without its cost per
         packet: it wraps every wait in ``asyncio.wait_for``, a task and a timer each time,
         even when packets are already queued. Here a queued packet is taken at once, and only
-        an empty queue is waited on, under ``asyncio.timeout`` (a timer, no task). The
-        same results: every queued packet up to a ``None`` (the end), ``[]`` for the end,
-        ``QueueEmpty`` when nothing came for a ping interval and timeout."""
+        an empty queue is waited on: by a websocket's writer without a timer (its reader keeps
+        that deadline), by a long-polling GET under ``asyncio.timeout`` (a timer, no task).
+        The same results: every queued packet up to a ``None`` (the end), ``[]`` for the
+        end, ``QueueEmpty`` when a poll got nothing for a ping interval and timeout."""
         queue: SendQueue = socket.queue
         server = socket.server
 
         async def poll() -> list[Any]:
             if queue.empty():
                 try:
-                    async with asyncio.timeout(server.ping_interval + server.ping_timeout):
+                    if socket.upgraded:
+                        # A websocket's writer: its reader ends the connection when nothing
+                        # came for that long, and puts the end (None) here (engineio's
+                        # _websocket_handler; the edge's drop and disconnect do too).
                         first = await queue.get()
+                    else:  # a long-polling GET answers within that time, packets or not
+                        async with asyncio.timeout(server.ping_interval + server.ping_timeout):
+                            first = await queue.get()
                 except (TimeoutError, asyncio.CancelledError):
                     raise eio_exceptions.QueueEmpty() from None
             else:
