@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import psutil
+from yarl import URL
 
 from eventwire import mint_token
 from tests.bench.control import Child
@@ -219,3 +220,14 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
 
 def pids_of(procs: list[Proc]) -> dict[str, int]:
     return {p.name: p.pid for p in procs}
+
+
+def listener_pid(url: str) -> int | None:
+    """The local process listening on ``url``'s port (the broker, Redis): its CPU is part of
+    what an event costs on this machine. None when it cannot be told (not ours to see)."""
+    port = URL(url).port
+    with contextlib.suppress(psutil.Error, OSError):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+                return int(conn.pid) if conn.pid is not None else None
+    return None

@@ -26,6 +26,12 @@ def server_cpu_us(run: dict[str, Any] | None) -> float | None:
     return sum(v for name, v in cpu.items() if name.startswith(("edge", "sio")))
 
 
+def broker_cpu_us(run: dict[str, Any] | None) -> float | None:
+    """CPU of the service the events went through (RabbitMQ, or Redis) per delivered event."""
+    value = _get(run or {}, "max", "cpu_us_per_event", "broker")
+    return float(value) if value is not None else None
+
+
 def emitter_cpu_us(run: dict[str, Any] | None) -> float | None:
     value = _get(run or {}, "max", "cpu_us_per_event", "emitter")
     return float(value) if value is not None else None
@@ -279,12 +285,15 @@ def _peer_table(emit: dict[str, Any], ks: list[int]) -> list[str]:
         "**Against Open WebUI's own scaling** (python-socketio + `AsyncRedisRoomChannelManager`, "
         "one Redis channel per room, loaded from the installed `open-webui` 0.12.4 in its own "
         "virtualenv with the python-socketio and redis it pins; its write-only emitter). CPU from "
-        "the processes' own CPU times over the burst, per delivered event.",
+        "the processes' own CPU times over the burst, per delivered event; broker = the "
+        "service the events go through on the same two cores (RabbitMQ for eventwire, Redis "
+        "for room channels).",
         "",
         "| K | eventwire max ev/s | room channels | ratio | server CPU µs/ev eventwire / "
         "room channels | ratio | emitter CPU µs/ev eventwire / room channels | ratio "
+        "| broker CPU µs/ev RabbitMQ / Redis "
         "| p50 / p99 ms eventwire | room channels | p99 ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for k in ks:
         ew, ow = _get(emit, "eventwire", k) or {}, _get(emit, "owui", k) or {}
@@ -299,6 +308,7 @@ def _peer_table(emit: dict[str, Any], ks: list[int]) -> list[str]:
             f"| {k} | {_f(ew_max, 0)} | {_f(ow_max, 0)} | {_x(_ratio(ew_max, ow_max))} | "
             f"{_f(ew_cpu, 0)} / {_f(ow_cpu, 0)} | {_x(_ratio(ew_cpu, ow_cpu))} | "
             f"{_f(ew_em, 0)} / {_f(ow_em, 0)} | {_x(_ratio(ew_em, ow_em))} | "
+            f"{_f(broker_cpu_us(ew), 0)} / {_f(broker_cpu_us(ow), 0)} | "
             f"{_f(ew_lat.get('p50'))} / {_f(ew_lat.get('p99'))} | "
             f"{_f(ow_lat.get('p50'))} / {_f(ow_lat.get('p99'))} | "
             f"{_x(_ratio(ew_lat.get('p99'), ow_lat.get('p99')))} |"

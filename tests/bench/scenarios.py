@@ -18,6 +18,7 @@ from tests.bench.lab import (
     cpu_seconds,
     drain,
     lab,
+    listener_pid,
     percentiles,
     pids_of,
     reset,
@@ -108,6 +109,11 @@ async def emit(opts: Options, system: str, k: int) -> dict[str, Any]:
         }
 
         pids = pids_of(the_lab.procs)
+        # The shared service each system carries its events through: RabbitMQ, or Redis.
+        through = opts.redis_url if system == "owui" else opts.amqp_url
+        broker = listener_pid(through) if system != "floor" else None
+        if broker is not None:
+            pids["broker"] = broker
         cpu_before = cpu_seconds(pids)
         sent = await sender.request(
             "burst", users=names, n=opts.burst, window=opts.window, first_seq=BURST_SEQ
