@@ -182,3 +182,23 @@ def test_acks_are_marshalled_as_pamqp_does(multiple: bool) -> None:
     frame = spec.Basic.Ack(delivery_tag=2**40 + 3, multiple=multiple)
     expected = ChannelFrame.marshall(channel_number=4, frames=[frame]).payload  # type: ignore[list-item]
     assert marshal_ack(4, 2**40 + 3, multiple) == expected
+
+
+async def test_only_unanswered_methods_are_sent_without_an_rpc() -> None:
+    from eventwire.amqp.fastpath import FastChannel
+
+    class Open(FastChannel):
+        is_closed = False  # type: ignore[assignment]
+
+    channel = Open.__new__(Open)  # only what send_nowait reads
+    channel.number = 3
+    channel.write_queue = asyncio.Queue(maxsize=1)  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        channel.send_nowait(spec.Queue.Declare(queue="q"))  # answered: needs the RPC
+    declare = spec.Queue.Declare(queue="q", durable=True, nowait=True)
+    bind = spec.Queue.Bind(queue="q", exchange="x", routing_key="k", nowait=True)
+    assert channel.send_nowait(declare, bind)
+    sent = channel.write_queue.get_nowait()
+    assert sent.payload == ChannelFrame.marshall(channel_number=3, frames=[declare, bind]).payload
+    channel.write_queue.put_nowait(sent)  # full now: the caller takes aiormq's path
+    assert not channel.send_nowait(bind)

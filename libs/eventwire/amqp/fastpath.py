@@ -341,6 +341,21 @@ def marshal_ack(channel: int, delivery_tag: int, multiple: bool) -> bytes:
 
 
 class FastChannel(aiormq.channel.Channel):
+    def send_nowait(self, *frames: Any) -> bool:
+        """Queue methods that get no reply (``nowait`` declares and binds) for the writer now,
+        in one write, without aiormq's RPC (a task, a timeout and the channel lock each);
+        False when it cannot be (closed, writer queue full): then aiormq's methods. The
+        broker applies a channel's methods in order, so an RPC sent after them (a consume)
+        is answered after they took effect."""
+        if self.is_closed or self.write_queue.full():
+            return False
+        if any(frame.synchronous and not getattr(frame, "nowait", False) for frame in frames):
+            raise ValueError("send_nowait is for methods the broker does not answer")
+        self.write_queue.put_nowait(
+            ChannelFrame.marshall(channel_number=self.number, frames=list(frames))
+        )
+        return True
+
     def ack_nowait(self, delivery_tag: int, multiple: bool = False) -> bool:
         """Queue a basic.ack for the writer now; False when it cannot be (the channel is
         closed or the writer queue full: then ``basic_ack``)."""

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import aiormq
 from aio_pika.abc import AbstractConnection
 from aiormq.abc import DeliveredMessage
+from pamqp import commands as amqp_methods
 
 from .. import codec
 from ..errors import BrokerUnavailable, ProtocolError
@@ -115,11 +116,23 @@ class AmqpMailbox:
         self._unacked.clear()
         while not self._letters.empty():  # from a channel that died: they come again
             self._letters.get_nowait()
-        await channel.queue_declare(
-            spec.name, durable=spec.durable, arguments=spec.arguments, nowait=True
-        )
-        for key in self._keys:
-            await channel.queue_bind(spec.name, exchange, routing_key=key, nowait=True)
+        methods = [
+            amqp_methods.Queue.Declare(
+                queue=spec.name, durable=spec.durable, arguments=spec.arguments, nowait=True
+            ),
+            *(
+                amqp_methods.Queue.Bind(
+                    queue=spec.name, exchange=exchange, routing_key=key, nowait=True
+                )
+                for key in self._keys
+            ),
+        ]
+        if not (isinstance(channel, fastpath.FastChannel) and channel.send_nowait(*methods)):
+            await channel.queue_declare(
+                spec.name, durable=spec.durable, arguments=spec.arguments, nowait=True
+            )
+            for key in self._keys:
+                await channel.queue_bind(spec.name, exchange, routing_key=key, nowait=True)
         ok = await channel.basic_consume(spec.name, self._consumer)
         self._consumer_tag = ok.consumer_tag
 
