@@ -202,3 +202,23 @@ async def test_only_unanswered_methods_are_sent_without_an_rpc() -> None:
     assert sent.payload == ChannelFrame.marshall(channel_number=3, frames=[declare, bind]).payload
     channel.write_queue.put_nowait(sent)  # full now: the caller takes aiormq's path
     assert not channel.send_nowait(bind)
+
+
+@pytest.mark.parametrize("expiration", [None, "30000"])
+def test_own_properties_marshal_as_pamqps_do(expiration: str | None) -> None:
+    from eventwire.amqp.fastpath import OwnProperties, marshal_publish
+
+    own = OwnProperties("application/msgpack", 1, expiration)
+    own.message_id = "0123456789abcdef"
+    frames = [
+        marshal_publish(
+            2,
+            exchange="ns.events",
+            routing_key="user.a",
+            mandatory=True,
+            properties=props,
+            body=b"\x80",
+        )
+        for props in (own, own.pamqp())
+    ]
+    assert frames[0] == frames[1]

@@ -191,6 +191,7 @@ class AmqpBus:
     def __init__(self, settings: Settings, topology: Topology) -> None:
         fastpath.install()  # before the first connection: it changes how aiormq moves frames
         self.topology = topology
+        self._events = topology.events.name  # the exchange every emit goes to (asked per publish)
         self._settings = settings
         self._max_payload = settings.max_payload_bytes
         self._deadline = settings.broker_timeout
@@ -396,7 +397,7 @@ class AmqpBus:
         log.info("flushing %d emits held during the outage", len(self._outbox))
         while len(self._outbox):
             item = self._outbox.peek()
-            await self._publish(publisher, self.topology.events.name, item.key, item.body)
+            await self._publish(publisher, self._events, item.key, item.body)
             self._outbox.pop()
 
     async def _watch(self) -> None:
@@ -439,10 +440,6 @@ class AmqpBus:
             if not 0 <= ms <= MAX_EXPIRATION_MS:  # refused by RabbitMQ: costs the connection
                 raise InvalidArgument(f"message ttl {ttl!r}s is out of AMQP's range")
             expiration = str(ms)
-        # New properties each time: aiormq stamps a message_id on them (to match returns).
-        properties = Basic.Properties(
-            content_type=CONTENT_TYPE, delivery_mode=1, expiration=expiration
-        )
         try:
             if isinstance(publisher, fastpath.FastChannel):
                 # Queued now, nothing awaited but the confirm, whose deadline one shared
@@ -451,7 +448,7 @@ class AmqpBus:
                     body,
                     exchange=exchange,
                     routing_key=key,
-                    properties=properties,
+                    properties=fastpath.OwnProperties(CONTENT_TYPE, 1, expiration),
                     mandatory=mandatory,
                 )
                 if written:
@@ -459,6 +456,10 @@ class AmqpBus:
                         return None
                     self._confirm_deadlines.watch(confirmation)
                     return await confirmation
+            # New properties each time: aiormq stamps a message_id on them (to match returns).
+            properties = Basic.Properties(
+                content_type=CONTENT_TYPE, delivery_mode=1, expiration=expiration
+            )
             async with asyncio.timeout(self._deadline):
                 # wait=False: aiormq would otherwise hold the channel lock until the frame is
                 # written *and drained*, one publish per loop turn; the confirm we await is
@@ -496,7 +497,7 @@ class AmqpBus:
             raise BrokerUnavailable("broker unreachable: the connection is down")
         try:
             result = await self._publish(
-                publisher, self.topology.events.name, key, body, mandatory=mandatory, ttl=ttl
+                publisher, self._events, key, body, mandatory=mandatory, ttl=ttl
             )
         except BrokerUnavailable:
             # At-least-once: a publish the broker took but did not confirm goes out again.

@@ -29,7 +29,6 @@ import logging
 import os
 import random
 import struct
-import uuid
 from collections import deque
 from collections.abc import Callable
 from importlib import metadata
@@ -317,9 +316,38 @@ def marshal_publish(
     )
 
 
+class OwnProperties:
+    """The four basic properties eventwire sets, as ``marshal_publish`` reads them, without
+    pamqp's ``Basic.Properties`` (it validates every field of every publish). Only for
+    ``publish_nowait``: aiormq's own path is given pamqp's."""
+
+    __slots__ = ("content_type", "delivery_mode", "expiration", "message_id")
+
+    def __init__(
+        self, content_type: str | None, delivery_mode: int | None, expiration: str | None
+    ) -> None:
+        self.content_type, self.delivery_mode = content_type, delivery_mode
+        self.expiration, self.message_id = expiration, None
+
+    def pamqp(self) -> Any:
+        return spec.Basic.Properties(
+            content_type=self.content_type,
+            delivery_mode=self.delivery_mode,
+            expiration=self.expiration,
+            message_id=self.message_id,
+        )
+
+
 def _only_ours(properties: Any) -> bool:
     """Only the four properties ``marshal_publish`` writes are set (else: aiormq's path)."""
+    if type(properties) is OwnProperties:
+        return True
     return all(value is None or name in _OURS for name, value in properties.__dict__.items())
+
+
+def _message_id() -> str:
+    """A random 128-bit id in hex, as aiormq stamps (without building a ``uuid.UUID``)."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def _forget(channel: Any, message_id: str, tag: int) -> Callable[[Any], None]:
@@ -391,7 +419,7 @@ class FastChannel(aiormq.channel.Channel):
         ):
             return False, None
         if not properties.message_id:
-            properties.message_id = uuid.UUID(int=random.getrandbits(128), version=4).hex
+            properties.message_id = _message_id()
         message_id = properties.message_id
         payload = marshal_publish(
             self.number,
@@ -468,7 +496,7 @@ class FastChannel(aiormq.channel.Channel):
         self, body: bytes, *, exchange: str, routing_key: str, properties: Any, mandatory: bool
     ) -> asyncio.Future[Any] | None:
         if not properties.message_id:
-            properties.message_id = uuid.UUID(int=random.getrandbits(128), version=4).hex
+            properties.message_id = _message_id()
         message_id = properties.message_id
         payload = marshal_publish(
             self.number,
