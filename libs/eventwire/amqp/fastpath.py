@@ -393,6 +393,23 @@ class FastChannel(aiormq.channel.Channel):
         self.write_queue.put_nowait(ChannelFrame(payload=payload, should_close=False))
         return True
 
+    def _marshalled(
+        self, body: bytes, exchange: str, routing_key: str, properties: Any, mandatory: bool
+    ) -> tuple[str, bytes]:
+        """The publish's message id (stamped if it had none, as aiormq does: returns are
+        matched by it) and its three frames."""
+        if not properties.message_id:
+            properties.message_id = _message_id()
+        payload = marshal_publish(
+            self.number,
+            exchange=exchange,
+            routing_key=routing_key,
+            mandatory=mandatory,
+            properties=properties,
+            body=body,
+        )
+        return properties.message_id, payload
+
     def publish_nowait(
         self,
         body: bytes,
@@ -418,17 +435,7 @@ class FastChannel(aiormq.channel.Channel):
             or not _only_ours(properties)
         ):
             return False, None
-        if not properties.message_id:
-            properties.message_id = _message_id()
-        message_id = properties.message_id
-        payload = marshal_publish(
-            self.number,
-            exchange=exchange,
-            routing_key=routing_key,
-            mandatory=mandatory,
-            properties=properties,
-            body=body,
-        )
+        message_id, payload = self._marshalled(body, exchange, routing_key, properties, mandatory)
         self.delivery_tag += 1
         tag = self.delivery_tag
         confirmation: asyncio.Future[Any] | None = None
@@ -495,17 +502,7 @@ class FastChannel(aiormq.channel.Channel):
     async def _publish_locked(
         self, body: bytes, *, exchange: str, routing_key: str, properties: Any, mandatory: bool
     ) -> asyncio.Future[Any] | None:
-        if not properties.message_id:
-            properties.message_id = _message_id()
-        message_id = properties.message_id
-        payload = marshal_publish(
-            self.number,
-            exchange=exchange,
-            routing_key=routing_key,
-            mandatory=mandatory,
-            properties=properties,
-            body=body,
-        )
+        message_id, payload = self._marshalled(body, exchange, routing_key, properties, mandatory)
         confirmation: asyncio.Future[Any] | None = None
         async with self._raise_on_channel_close(), self.lock:
             self.delivery_tag += 1
