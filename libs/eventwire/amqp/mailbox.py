@@ -301,7 +301,7 @@ class AmqpMailboxes:
         self._open: dict[str, AmqpMailbox] = {}
         self._acks: list[tuple[aiormq.abc.AbstractChannel, int]] = []
         # Per channel: every delivery tag up to this one is settled, and the settled ones
-        # above it (acknowledged alone, nacked, or of a deleted mailbox): see _plan_acks.
+        # above it (acknowledged alone, nacked, or of a deleted mailbox): see plan_acks.
         self._acked_upto: dict[aiormq.abc.AbstractChannel, int] = {}
         self._settled: dict[aiormq.abc.AbstractChannel, set[int]] = {}
         self._acking: asyncio.Task[None] | None = None
@@ -481,16 +481,12 @@ class AmqpMailboxes:
         self._flush_due = False
         if self._acking is not None and not self._acking.done():
             return  # it takes the new ones too, after its own
-        batch, self._acks = self._acks, []
         later: list[tuple[aiormq.abc.AbstractChannel, int, bool]] = []
-        for channel, tags in _by_channel(batch).items():
-            if channel.is_closed:
-                continue  # given back by the broker with its channel
-            for tag, multiple in self._plan_acks(channel, tags):
-                if later or not (
-                    isinstance(channel, fastpath.FastChannel) and channel.ack_nowait(tag, multiple)
-                ):
-                    later.append((channel, tag, multiple))
+        for channel, tag, multiple in self._planned():
+            if later or not (
+                isinstance(channel, fastpath.FastChannel) and channel.ack_nowait(tag, multiple)
+            ):
+                later.append((channel, tag, multiple))
         if later:
             self._acking = asyncio.create_task(self._flush_acks(later), name="mailbox-acks")
 
@@ -499,12 +495,23 @@ class AmqpMailboxes:
         if not channel.is_closed:
             self._settled.setdefault(channel, set()).add(tag)
 
-    def _plan_acks(
-        self, channel: aiormq.abc.AbstractChannel, tags: list[int]
-    ) -> list[tuple[int, bool]]:
-        settled = self._settled.setdefault(channel, set())
-        plan, self._acked_upto[channel] = plan_acks(self._acked_upto.get(channel, 0), settled, tags)
-        return plan
+    def _planned(self) -> list[tuple[aiormq.abc.AbstractChannel, int, bool]]:
+        """The acks to send for what was asked so far, (channel, tag, multiple), in order;
+        none for a channel that closed (the broker gave its letters back with it)."""
+        batch, self._acks = self._acks, []
+        by_channel: dict[aiormq.abc.AbstractChannel, list[int]] = {}
+        for channel, tag in batch:
+            by_channel.setdefault(channel, []).append(tag)
+        planned = []
+        for channel, tags in by_channel.items():
+            if channel.is_closed:
+                continue
+            settled = self._settled.setdefault(channel, set())
+            plan, self._acked_upto[channel] = plan_acks(
+                self._acked_upto.get(channel, 0), settled, tags
+            )
+            planned += [(channel, tag, multiple) for tag, multiple in plan]
+        return planned
 
     async def _flush_acks(
         self, planned: list[tuple[aiormq.abc.AbstractChannel, int, bool]]
@@ -516,19 +523,4 @@ class AmqpMailboxes:
                         await channel.basic_ack(tag, multiple=multiple, wait=False)
             if not self._acks:
                 return
-            batch, self._acks = self._acks, []
-            planned = [
-                (channel, tag, multiple)
-                for channel, tags in _by_channel(batch).items()
-                if not channel.is_closed
-                for tag, multiple in self._plan_acks(channel, tags)
-            ]
-
-
-def _by_channel(
-    batch: list[tuple[aiormq.abc.AbstractChannel, int]],
-) -> dict[aiormq.abc.AbstractChannel, list[int]]:
-    by_channel: dict[aiormq.abc.AbstractChannel, list[int]] = {}
-    for channel, tag in batch:
-        by_channel.setdefault(channel, []).append(tag)
-    return by_channel
+            planned = self._planned()

@@ -81,11 +81,15 @@ class EventWriter:
             for packet in packets:
                 queue.put_nowait(packet)
 
-    def send_ping(self, sid: str) -> bool:
-        """An Engine.IO PING to the socket of ``sid`` (recovery's confirmations), queued now."""
+    def socket(self, sid: str) -> Any:
+        """python-engineio's socket of ``sid`` on this server, or None."""
         sio = self._sio
         eio_sid = sio.manager.eio_sid_from_sid(sid, NAMESPACE)
-        socket = sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+        return sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+
+    def send_ping(self, sid: str) -> bool:
+        """An Engine.IO PING to the socket of ``sid`` (recovery's confirmations), queued now."""
+        socket = self.socket(sid)
         if socket is None or socket.closed:
             return False
         socket.queue.put_nowait(eio_packet.Packet(eio_packet.PING))

@@ -156,10 +156,7 @@ class MailboxSessions:
     # -- pings and pongs: what the client confirmed ---------------------------------------
 
     def _queue(self, sid: str) -> SendQueue | None:
-        sio = self._node.sio
-        eio_sid = sio.manager.eio_sid_from_sid(sid, "/")
-        socket = sio.engine.sockets.get(eio_sid) if eio_sid is not None else None
-        queue = getattr(socket, "queue", None)
+        queue = getattr(self._node.writer.socket(sid), "queue", None)
         return queue if isinstance(queue, SendQueue) else None
 
     def _watch(self, sid: str) -> None:
@@ -236,18 +233,12 @@ class MailboxSessions:
             node.stats.emits_refused += 1
             mailbox.ack(letter)
             return
-        try:
-            # The offset last: socket.io-client keeps it, python-socketio clients get it as
-            # an extra argument (eventwire_edge.recovering strips it).
-            node.writer.write(emit.event, (emit.payload, letter.id), sid)
-        except ValueError as exc:  # the packet's JSON writer refuses non-finite numbers
-            node.stats.emits_not_json += 1
-            log.warning("dropped a %r event for %s: not JSON (%s)", emit.event, sid, exc)
-            mailbox.ack(letter)
+        # The offset last: socket.io-client keeps it, python-socketio clients get it as an
+        # extra argument (eventwire_edge.recovering strips it).
+        if not node.emit_to(emit.event, (emit.payload, letter.id), sid):
+            mailbox.ack(letter)  # not JSON: counted, never to be written
             return
-        node.stats.emits_delivered += 1
-        if emit.at is not None:
-            node.delivery_seconds.observe(time.time() - emit.at)
+        node.delivered(emit)
         tracker.wrote(letter)
         if len(tracker.unconfirmed) >= self._max_unconfirmed:
             # It reads nothing: what it has not confirmed stays in its mailbox, bounded.

@@ -352,7 +352,7 @@ class EdgeNode:
         if key != channel_key(message.channel_id):
             log.warning("channel message for %s arrived on %s; dropped", message.channel_id, key)
             return
-        if not self._emit(message.event, message.payload, key):
+        if not self.emit_to(message.event, (message.payload,), key):
             return
         self.surface.stats.channel_events_delivered += 1
 
@@ -376,23 +376,28 @@ class EdgeNode:
             if self.holds.held and self.holds.keep(sid, emit):
                 return
             room = sid
-        if self._emit(emit.event, emit.payload, room, skip):
-            self.stats.emits_delivered += 1
-            if emit.at is not None:
-                self.delivery_seconds.observe(time.time() - emit.at)
+        if self.emit_to(emit.event, (emit.payload,), room, skip):
+            self.delivered(emit)
 
     async def _deliver_held(self, sid: str, emit: Emit) -> None:
-        if self._emit(emit.event, emit.payload, sid):
-            self.stats.emits_delivered += 1
-            if emit.at is not None:
-                self.delivery_seconds.observe(time.time() - emit.at)
+        if self.emit_to(emit.event, (emit.payload,), sid):
+            self.delivered(emit)
 
-    def _emit(self, event: str, payload: Any, room: str, skip: list[str] | None = None) -> bool:
-        """Emit to a room; False when the payload is not JSON (NaN / Infinity), counted."""
+    def emit_to(
+        self, event: str, args: tuple[Any, ...], room: str, skip: list[str] | None = None
+    ) -> bool:
+        """Write an event to a room (a sid is one); False when it is not JSON (NaN /
+        Infinity): counted and logged, nothing written."""
         try:
-            self.writer.write(event, (payload,), room, skip)
+            self.writer.write(event, args, room, skip)
         except ValueError as exc:  # the packet's JSON writer refuses non-finite numbers
             self.stats.emits_not_json += 1
             log.warning("dropped a %r event for %s: not JSON (%s)", event, room, exc)
             return False
         return True
+
+    def delivered(self, emit: Emit) -> None:
+        """Count an event written to its sockets, and its latency from the SDK."""
+        self.stats.emits_delivered += 1
+        if emit.at is not None:
+            self.delivery_seconds.observe(time.time() - emit.at)
