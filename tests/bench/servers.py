@@ -26,6 +26,8 @@ from tests.bench import drive
 from tests.bench.control import run
 from tests.support.procs import serve
 
+LISTEN_BACKLOG = 2048  # uvicorn's default (Open WebUI runs under it), and the edge's
+
 
 class BenchAioPikaManager(socketio.AsyncAioPikaManager):  # type: ignore[misc]
     """Upstream's manager; its queue also auto-deletes so a run leaves nothing on the broker."""
@@ -86,9 +88,11 @@ async def main() -> None:
     sio.attach(app, socketio_path=PATH)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
-    sock = socket.create_server(("127.0.0.1", 0))
+    # uvicorn's backlog, which Open WebUI runs under (and the edge's default): with Python's
+    # 128 a reconnect storm overflows the accept queue and the dropped connects retry late.
+    sock = socket.create_server(("127.0.0.1", 0), backlog=LISTEN_BACKLOG)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    await web.SockSite(runner, sock).start()
+    await web.SockSite(runner, sock, backlog=LISTEN_BACKLOG).start()
 
     async def send(seq: int, user: str, t: int) -> None:
         await sio.emit("events", drive.payload(drive.delta_event(seq, t)), room=f"user.{user}")

@@ -22,6 +22,7 @@ from eventwire.bus import Bus
 from eventwire.settings import refuse_default_secret
 from eventwire.signals import wait_for_signal
 
+from . import heap
 from .api import Api, check_dev_login, json_errors
 from .metrics import edge_registry
 from .node import EdgeNode
@@ -109,9 +110,12 @@ class EdgeServer:
     async def start(self) -> None:
         await self.node.start()
         await self._runner.setup()
-        sock = socket.create_server((self.settings.host, self.settings.port), reuse_port=False)
+        backlog = self.settings.listen_backlog
+        sock = socket.create_server(
+            (self.settings.host, self.settings.port), reuse_port=False, backlog=backlog
+        )
         self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
+        await web.SockSite(self._runner, sock, backlog=backlog).start()
         log.info("edge node %s listening on %s", self.node.node_id, self.url)
 
     async def drain(self) -> None:
@@ -128,6 +132,7 @@ async def serve_forever(
 ) -> None:
     """Run until SIGTERM (drain, then stop) or SIGINT (stop)."""
     await server.start()
+    heap.settle()  # this process is the edge's: its collector is set for many connections
     if on_ready is not None:
         on_ready(server)
     try:
