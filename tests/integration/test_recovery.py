@@ -190,3 +190,25 @@ async def test_a_drained_edge_sends_its_tabs_to_recover_elsewhere(amqp_cluster: 
     await tab.wait_for(lambda events: len(events) == 2)
     assert steps(tab) == ["step 0", "step 1"]
     assert tab.client.recovered is True and tab.sid == sid
+
+
+async def test_tabs_connecting_at_once_share_the_round_trips_that_attach_their_mailboxes(
+    amqp_cluster: Cluster,
+) -> None:
+    edge = await amqp_cluster.edge()
+    ew = await amqp_cluster.client()
+    before = edge.node.describe()["recovery"]["mailbox_commits"]
+    tabs = await asyncio.gather(
+        *(recovering_tab(amqp_cluster, edge, f"user{n}") for n in range(60))
+    )
+    # Each CONNECT was answered only once its mailbox was declared, bound and consumed:
+    # an event to the session, sent right after, is delivered, and exactly once.
+    for n, tab in enumerate(tabs):
+        await ew.emit(status(0), user_id=f"user{n}", session_id=tab.sid)
+    for tab in tabs:
+        await tab.wait_for(lambda events: len(events) >= 1)
+        assert steps(tab) == ["step 0"]
+    recovery = edge.node.describe()["recovery"]
+    assert recovery["mailboxes"] == 60
+    commits = recovery["mailbox_commits"] - before
+    assert 1 <= commits < 60  # batched: fewer round trips than mailboxes

@@ -369,6 +369,15 @@ def marshal_ack(channel: int, delivery_tag: int, multiple: bool) -> bytes:
 
 
 class FastChannel(aiormq.channel.Channel):
+    async def send(self, *frames: Any) -> None:
+        """``send_nowait``, waiting for room in the writer's queue when it is full."""
+        if not self.send_nowait(*frames):
+            if self.is_closed:
+                raise aiormq.exceptions.ChannelInvalidStateError("the channel is closed")
+            await self.write_queue.put(
+                ChannelFrame.marshall(channel_number=self.number, frames=list(frames))
+            )
+
     def send_nowait(self, *frames: Any) -> bool:
         """Queue methods that get no reply (``nowait`` declares and binds) for the writer now,
         in one write, without aiormq's RPC (a task, a timeout and the channel lock each);

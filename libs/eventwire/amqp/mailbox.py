@@ -5,13 +5,16 @@ A mailbox is declared (``x-expires`` = the recovery window, bounds in events and
 nothing published after the tab connected misses it. Its letters are consumed on channels of
 their own (``CHANNELS``, mailboxes spread by session id), each acknowledged when the edge
 says so: alone, or with every letter before it on the channel in one multiple ack once all of
-those are settled too (``plan_acks``). Another
-channel takes the passive declares that find a mailbox to resume: a missing queue closes the
+those are settled too (``plan_acks``). Other
+channels take the passive declares that find a mailbox to resume: a missing queue closes the
 channel that asked, so it is never one the consumers are on.
 
-Declares and binds go out with ``nowait`` and the consume after them waits: the broker applies
-one channel's methods in order, so its ``consume-ok`` means the mailbox and its bindings are in
-place, after one round trip instead of four.
+Declares, binds and the consume go out with ``nowait``, the methods of every mailbox attaching
+on a channel at the time in one write, followed by one ``basic.qos`` that waits: the broker
+applies one channel's methods in order, so its ``qos-ok`` means those mailboxes are declared,
+bound and consumed, after one round trip for all of them instead of one each (a reconnect
+storm's thousands of tabs share a few dozen). The passive declares that find a mailbox to
+resume are spread over ``PROBES`` channels for the same reason.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import logging
 import zlib
 from collections.abc import Sequence
@@ -27,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import aiormq
 from aio_pika.abc import AbstractConnection
 from aiormq.abc import DeliveredMessage
+from aiormq.tools import awaitable
 from pamqp import commands as amqp_methods
 
 from .. import codec
@@ -46,6 +51,11 @@ _POLL = 0.05  # seconds between checks that another edge let go of a mailbox
 # Mailboxes are spread over this many channels: a channel runs one synchronous method at a
 # time, so connects (each ends with a consume) queue behind each other on one channel.
 CHANNELS = 4
+# A resuming tab asks the broker (passive declares) whether its mailbox is free; each probe
+# waits for its answer on its channel, so a reconnect storm's thousands of probes are spread
+# over this many channels instead of queueing one by one on one.
+PROBES = 32
+_consumer_tags = itertools.count(1)
 
 
 def _letter_id(message: DeliveredMessage) -> str:
@@ -110,7 +120,8 @@ class AmqpMailbox:
     async def attach(
         self, channel: aiormq.abc.AbstractChannel, exchange: str, generation: int
     ) -> None:
-        """Declare (idempotent), bind, consume: one round trip (see the module's docstring)."""
+        """Declare (idempotent), bind, consume: one round trip, shared with the mailboxes
+        attaching on the channel meanwhile (see the module's docstring)."""
         spec = self._spec
         self._channel, self._generation = channel, generation
         self._unacked.clear()
@@ -127,12 +138,25 @@ class AmqpMailbox:
                 for key in self._keys
             ),
         ]
-        if not (isinstance(channel, fastpath.FastChannel) and channel.send_nowait(*methods)):
-            await channel.queue_declare(
-                spec.name, durable=spec.durable, arguments=spec.arguments, nowait=True
+        if isinstance(channel, fastpath.FastChannel):
+            # Consumed with nowait too, under a tag of our own, and committed with the other
+            # mailboxes attaching on this channel meanwhile: one round trip for all of them.
+            tag = f"mb{channel.number}.{next(_consumer_tags)}"
+            methods.append(
+                amqp_methods.Basic.Consume(queue=spec.name, consumer_tag=tag, nowait=True)
             )
-            for key in self._keys:
-                await channel.queue_bind(spec.name, exchange, routing_key=key, nowait=True)
+            self._consumer_tag = tag
+            try:
+                await self._owner.commit(channel, methods, tag, self._consumer)
+            except BaseException:
+                self._consumer_tag = None
+                raise
+            return
+        await channel.queue_declare(
+            spec.name, durable=spec.durable, arguments=spec.arguments, nowait=True
+        )
+        for key in self._keys:
+            await channel.queue_bind(spec.name, exchange, routing_key=key, nowait=True)
         ok = await channel.basic_consume(spec.name, self._consumer)
         self._consumer_tag = ok.consumer_tag
 
@@ -296,7 +320,7 @@ class AmqpMailboxes:
         self._exchange = bus.topology.events.name
         self._connection: AbstractConnection | None = None
         self._channels: list[aiormq.abc.AbstractChannel] = []
-        self._probe: aiormq.abc.AbstractChannel | None = None
+        self._probes: list[aiormq.abc.AbstractChannel | None] = []
         self._generation = 0
         self._open: dict[str, AmqpMailbox] = {}
         self._acks: list[tuple[aiormq.abc.AbstractChannel, int]] = []
@@ -306,6 +330,11 @@ class AmqpMailboxes:
         self._settled: dict[aiormq.abc.AbstractChannel, set[int]] = {}
         self._acking: asyncio.Task[None] | None = None
         self._flush_due = False  # _flush_now is scheduled for the end of this loop turn
+        # Mailboxes waiting to attach, per channel, and the channels with a commit under way.
+        self._batches: dict[aiormq.abc.AbstractChannel, list[tuple[Any, str, Any, Any]]] = {}
+        self._committing: set[aiormq.abc.AbstractChannel] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.commits = 0  # batches of attaching mailboxes committed (one round trip each)
         self.letters = 0
         self.max_events = settings.recovery_max_events
 
@@ -336,21 +365,76 @@ class AmqpMailboxes:
             await channel.basic_qos(prefetch_count=self._settings.recovery_max_events)
             channel.closing.add_done_callback(self._on_channel_closed)
             channels.append(channel)
-        probe = await (await connection.channel(publisher_confirms=False)).get_underlay_channel()
-        self._connection, self._channels, self._probe = connection, channels, probe
+        probes: list[aiormq.abc.AbstractChannel | None] = [None] * PROBES  # opened when asked
+        self._connection, self._channels, self._probes = connection, channels, probes
         self._generation += 1
-        for mailbox in list(self._open.values()):
-            channel = self._channel_for(mailbox.session_id)
-            await mailbox.attach(channel, self._exchange, self._generation)
+        generation = self._generation
+        await asyncio.gather(  # together: batched per channel (commit)
+            *(
+                mailbox.attach(self._channel_for(mailbox.session_id), self._exchange, generation)
+                for mailbox in list(self._open.values())
+            )
+        )
 
     def detach(self) -> None:
-        self._connection = self._probe = None
+        self._connection = None
+        self._probes = []
         self._channels = []
         self._acks.clear()
         self._acked_upto.clear()
         self._settled.clear()
         for mailbox in self._open.values():
             mailbox.detach()
+
+    async def commit(
+        self, channel: fastpath.FastChannel, methods: list[Any], tag: str, consumer: Any
+    ) -> None:
+        """Send a mailbox's ``nowait`` declare, binds and consume; return once the broker
+        applied them. Every mailbox attaching on ``channel`` while a commit is on its way
+        waits for the next one, which sends all their methods and then one ``basic.qos`` (the
+        channel's prefetch, unchanged): the broker applies a channel's methods in order, so
+        its ``qos-ok`` means every mailbox of the batch is declared, bound and consumed."""
+        done = asyncio.get_running_loop().create_future()
+        batch = self._batches.setdefault(channel, [])
+        batch.append((methods, tag, consumer, done))
+        if channel not in self._committing:
+            self._committing.add(channel)
+            self._spawn(self._commit_batches(channel), "mailbox-attach")
+        await done
+
+    def _spawn(self, work: Any, name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _commit_batches(self, channel: fastpath.FastChannel) -> None:
+        batch: list[tuple[Any, str, Any, Any]] = []
+        try:
+            while batch := self._batches.pop(channel, []):
+                frames = [method for methods, _, _, _ in batch for method in methods]
+                for _, tag, consumer, _ in batch:
+                    channel.consumers[tag] = awaitable(consumer)
+                failure: Exception | None = None
+                try:
+                    await channel.send(*frames)
+                    await channel.basic_qos(prefetch_count=self._settings.recovery_max_events)
+                    self.commits += 1
+                except Exception as exc:  # the channel or connection died: the whole batch
+                    failure = exc
+                for _, tag, _, done in batch:
+                    if failure is not None:
+                        channel.consumers.pop(tag, None)
+                    if not done.done():
+                        if failure is None:
+                            done.set_result(None)
+                        else:
+                            done.set_exception(failure)
+        finally:  # cancelled (the edge stops): nobody is left waiting
+            self._committing.discard(channel)
+            stopped = BrokerUnavailable("the edge is stopping")
+            for *_, done in batch + self._batches.pop(channel, []):
+                if not done.done():
+                    done.set_exception(stopped)
 
     def _on_channel_closed(self, future: asyncio.Future[Any]) -> None:
         # Not our doing (a broker-side error): start over, as the bus does for its channels.
@@ -407,14 +491,17 @@ class AmqpMailboxes:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         settled: int | None = None
+        slot = zlib.crc32(name.encode()) % PROBES
         while True:
-            probe = self._probe
+            probe = self._probes[slot] if len(self._probes) > slot else None
             if probe is None or probe.is_closed:
-                probe = await self._reopen_probe()
+                probe = await self._open_probe(slot)
             try:
                 ok = await asyncio.shield(probe.queue_declare(name, passive=True))
             except aiormq.exceptions.ChannelNotFoundEntity:
-                await self._reopen_probe()
+                # The broker closed this probe channel for it: the next probe opens another.
+                if len(self._probes) > slot and self._probes[slot] is probe:
+                    self._probes[slot] = None
                 return None
             except _BROKER_ERRORS as exc:
                 raise BrokerUnavailable(f"broker unreachable: {exc}") from exc
@@ -431,13 +518,20 @@ class AmqpMailboxes:
                 return None
             await asyncio.sleep(_POLL)
 
-    async def _reopen_probe(self) -> aiormq.abc.AbstractChannel:
+    async def _open_probe(self, slot: int) -> aiormq.abc.AbstractChannel:
         connection = self._connection
-        if connection is None:
+        if connection is None or len(self._probes) <= slot:
             raise BrokerUnavailable("broker unreachable: the connection is down")
-        channel = await connection.channel(publisher_confirms=False)
-        self._probe = await channel.get_underlay_channel()
-        return self._probe
+        probe = await (await connection.channel(publisher_confirms=False)).get_underlay_channel()
+        if self._connection is not connection:  # detached meanwhile: not for the new one
+            await probe.close()
+            raise BrokerUnavailable("broker unreachable: the connection is down")
+        old = self._probes[slot]
+        if old is not None and not old.is_closed:  # another probe opened one meanwhile
+            await probe.close()
+            return old
+        self._probes[slot] = probe
+        return probe
 
     def forget(self, mailbox: AmqpMailbox) -> None:
         if self._open.get(mailbox.session_id) is mailbox:

@@ -280,6 +280,8 @@ class MailboxSessions:
         stats = self.stats
         return {
             "mailboxes": len(self._boxes),
+            # AMQP: round trips that attached mailboxes (many connecting tabs share one)
+            "mailbox_commits": getattr(self.recovery.mailboxes, "commits", None),
             "letters": self.recovery.mailboxes.delivered(),
             "sessions_recovered": stats.sessions_recovered,
             "sessions_not_recovered": stats.sessions_not_recovered,
