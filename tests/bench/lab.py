@@ -62,6 +62,7 @@ class Lab:
         self.opts = opts
         self.namespace = f"ewbench-{uuid.uuid4().hex[:8]}"
         self.procs: list[Proc] = []
+        self._loads: list[Child] = []
         self.env = {
             "AMQP_URL": opts.amqp_url,
             "WEBUI_SECRET_KEY": SECRET,
@@ -91,15 +92,25 @@ class Lab:
         )
 
     async def loads(self) -> list[Child]:
-        return list(
+        loads = list(
             await asyncio.gather(
                 *(self.child("load", name=f"load{i}") for i in range(self.opts.load_procs))
             )
         )
+        self._loads.extend(loads)
+        return loads
 
     async def close(self) -> None:
+        # The sessions the loads hold: their mailboxes outlive the edges (that is recovery)
+        # and would weigh on the broker through every later scenario until they expire.
+        sids: list[str] = []
+        for load in self._loads:
+            with contextlib.suppress(Exception):
+                sids += (await load.request("sids"))["sids"]
+        self._loads.clear()
         await asyncio.gather(*(p.stop() for p in reversed(self.procs)), return_exceptions=True)
         self.procs.clear()
+        await delete_mailboxes(self.opts.amqp_url, self.namespace, sids)
         await delete_namespace_named(self.opts.amqp_url, self.namespace)
 
 
@@ -124,6 +135,27 @@ async def delete_namespace_named(amqp_url: str, namespace: str) -> None:
         async with connection:
             channel = await connection.channel()
             await channel.exchange_delete(namespace)
+
+
+async def delete_mailboxes(amqp_url: str, namespace: str, sids: list[str]) -> None:
+    """Every named session's mailbox (pipelined deletes, then one answered method)."""
+    if not sids:
+        return
+    import aiormq
+
+    from eventwire.topology import Topology
+
+    topology = Topology(namespace)
+    with contextlib.suppress(Exception):
+        connection = await aiormq.connect(amqp_url)
+        try:
+            channel = await connection.channel()
+            for sid in sids:
+                name = topology.mailbox(sid, expires_s=1, max_events=1, max_bytes=1).name
+                await channel.queue_delete(name, nowait=True)
+            await channel.basic_qos(prefetch_count=0)  # answered after every delete
+        finally:
+            await connection.close()
 
 
 def users(n: int) -> list[str]:

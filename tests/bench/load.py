@@ -114,6 +114,9 @@ class Load:
             out["latency_us"] = [v // 1000 for v in self.lat]
         return out
 
+    async def sids(self) -> dict[str, Any]:
+        return {"sids": [c.sid for c in self.clients if c.sid]}
+
     async def close(self) -> dict[str, Any]:
         started = time.perf_counter()
         await asyncio.gather(*(c.close() for c in self.clients))
@@ -133,6 +136,7 @@ async def main() -> None:
         "count": load.count,
         "report": load.report,
         "close": load.close,
+        "sids": load.sids,
     }
     try:
         await serve(handlers, {"pid_role": "load"})
