@@ -38,6 +38,7 @@ from .. import codec
 from ..errors import BrokerUnavailable, ProtocolError
 from ..mailbox import Backlog, Letter, LetterHandler, LetterNow
 from ..settings import Settings
+from ..tasks import TaskSet
 from ..topology import QueueSpec
 from . import fastpath
 
@@ -333,7 +334,7 @@ class AmqpMailboxes:
         # Mailboxes waiting to attach, per channel, and the channels with a commit under way.
         self._batches: dict[aiormq.abc.AbstractChannel, list[tuple[Any, str, Any, Any]]] = {}
         self._committing: set[aiormq.abc.AbstractChannel] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._attaching = TaskSet("mailbox attach")
         self.commits = 0  # batches of attaching mailboxes committed (one round trip each)
         self.letters = 0
         self.max_events = settings.recovery_max_events
@@ -399,13 +400,8 @@ class AmqpMailboxes:
         batch.append((methods, tag, consumer, done))
         if channel not in self._committing:
             self._committing.add(channel)
-            self._spawn(self._commit_batches(channel), "mailbox-attach")
+            self._attaching.spawn(self._commit_batches(channel), name="mailbox-attach")
         await done
-
-    def _spawn(self, work: Any, name: str) -> None:
-        task = asyncio.create_task(work, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _commit_batches(self, channel: fastpath.FastChannel) -> None:
         batch: list[tuple[Any, str, Any, Any]] = []
@@ -547,6 +543,7 @@ class AmqpMailboxes:
         """The edge is stopping: give every mailbox back (its tabs may come back elsewhere)."""
         for mailbox in list(self._open.values()):
             await mailbox.release()
+        await self._attaching.close()
         if self._acking is not None:
             with contextlib.suppress(asyncio.CancelledError, *_BROKER_ERRORS):
                 await self._acking
