@@ -8,7 +8,7 @@ import pytest
 import socketio
 
 from eventwire import errors
-from eventwire.auth import mint_token
+from eventwire.auth import Identity, mint_token
 from eventwire_edge.gate import Gate, Member
 from eventwire_edge.settings import EdgeSettings
 
@@ -28,6 +28,9 @@ class Host:
 
     async def close_session(self, sid: str, member: Member, reason: str | None = None) -> None:
         self.closed.append(sid)
+
+    def verified(self, sid: str, token: object) -> Identity | None:
+        return None
 
 
 class RecordingGate(Gate):

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from eventwire.auth import mint_token
 from eventwire.mailbox import Backlog, Letter
 from eventwire.protocol import CallRequest, Emit, Message
 from eventwire_edge.recovery import Claim, Recovery, Tracker, mint_pid, read_pid
@@ -97,3 +102,36 @@ def test_acks_of_an_unbroken_run_go_as_one_multiple_ack() -> None:
     plan, upto = plan_acks(upto, settled, [7, 9])
     assert (plan, upto) == ([(7, True), (9, False)], 7)
     assert settled == {9}
+
+
+class OneMailbox:
+    """Mailboxes holding one resumable mailbox (``Recovery.claim`` needs nothing else)."""
+
+    def __init__(self) -> None:
+        self.resumed: list[str] = []
+
+    async def resume(self, session_id: str, keys: Sequence[str], wait: float) -> Any:
+        self.resumed.append(session_id)
+        return object(), Backlog()
+
+
+def test_a_claim_keeps_what_it_verified_the_token_to_for_that_connect_only() -> None:
+    secret = "recovery-unit-test-secret-" + "0123456789" * 4
+    mailboxes = OneMailbox()
+    recovery = Recovery(secret, mailboxes, 1.0)  # type: ignore[arg-type]
+    token = mint_token("alice", secret)
+    auth = {"pid": mint_pid(secret, "sid-1", "alice"), "token": token, "offset": "m3"}
+
+    async def no_drop(sid: str) -> None:
+        raise AssertionError("not connected here")
+
+    claim = asyncio.run(recovery.claim(auth, lambda sid: False, no_drop))
+    assert claim is not None and mailboxes.resumed == ["sid-1"]
+    identity = recovery.verified("sid-1", token)
+    assert identity is not None and identity.id == "alice"
+    # Another token (even the same user's), another sid, or no token: the gate verifies.
+    assert recovery.verified("sid-1", mint_token("alice", secret, expires_in=60)) is None
+    assert recovery.verified("sid-2", token) is None
+    assert recovery.verified("sid-1", None) is None
+    assert recovery.take("sid-1") is claim
+    assert recovery.verified("sid-1", token) is None  # the session opened: nothing is kept

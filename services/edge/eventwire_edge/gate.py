@@ -69,6 +69,10 @@ class SessionHost(Protocol):
     async def close_session(self, sid: str, member: Member, reason: str | None = None) -> None:
         """The socket is gone; ``reason`` is python-socketio's disconnect reason."""
 
+    def verified(self, sid: str, token: object) -> Identity | None:
+        """What this CONNECT's ``token`` was verified to already (a recovering tab's claim
+        checks it before the CONNECT reaches the gate), or None: the gate verifies it."""
+
 
 @dataclass
 class GateStats:
@@ -126,7 +130,8 @@ class Gate(socketio.AsyncNamespace):  # type: ignore[misc]  # python-socketio is
     async def _connect(self, sid: str, auth: Any) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
-            identity = check_user_id(verify_token(token, self._settings.secret))
+            identity = self._host.verified(sid, token) or verify_token(token, self._settings.secret)
+            identity = check_user_id(identity)
             now = asyncio.get_running_loop().time()
             bucket = TokenBucket(
                 self._settings.client_event_rate, self._settings.client_event_burst, now

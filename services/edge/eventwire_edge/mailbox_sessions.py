@@ -72,6 +72,9 @@ class MailboxSessions:
 
         await drop_transport(self._node.sio, sid)
 
+    def verified(self, sid: str, token: object) -> Identity | None:
+        return self.recovery.verified(sid, token)
+
     def pid(self, sid: str) -> str | None:
         identity = self._node.identity(sid)
         return self.recovery.pid(sid, identity.id) if identity is not None else None

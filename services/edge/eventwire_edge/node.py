@@ -250,6 +250,9 @@ class EdgeNode:
 
     # -- sessions (what the gate hands over) ------------------------------------------
 
+    def verified(self, sid: str, token: object) -> Identity | None:
+        return self.mailboxed.verified(sid, token) if self.mailboxed is not None else None
+
     async def open_session(self, sid: str, member: Member) -> None:
         if self._bindings is None:
             raise errors.BrokerUnavailable("edge node is starting")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventwire import errors
-from eventwire.auth import verify_token
+from eventwire.auth import Identity, verify_token
 from eventwire.mailbox import Backlog, Letter, Mailbox, Mailboxes
 from eventwire.topology import session_key, user_key
 
@@ -92,6 +92,10 @@ class Claim:
     offset: str | None
     mailbox: Mailbox
     backlog: Backlog
+    # The token the CONNECT came with and what it was verified to: the gate, checking the
+    # same CONNECT a moment later, takes it instead of decoding the JWT again.
+    token: str = ""
+    identity: Identity | None = None
 
 
 class Tracker:
@@ -199,8 +203,17 @@ class Recovery:
             self._refuse("overflowed")
             await mailbox.discard()
             return None
-        claim = self._claims[sid] = Claim(sid, user_id, offset, mailbox, backlog)
+        claim = self._claims[sid] = Claim(
+            sid, user_id, offset, mailbox, backlog, token=auth["token"], identity=identity
+        )
         return claim
+
+    def verified(self, sid: str, token: object) -> Identity | None:
+        """The identity ``claim`` verified ``token`` to for ``sid``'s CONNECT, if it did."""
+        claim = self._claims.get(sid)
+        if claim is None or claim.identity is None or not isinstance(token, str):
+            return None
+        return claim.identity if hmac.compare_digest(claim.token, token) else None
 
     def take(self, sid: str) -> Claim | None:
         return self._claims.pop(sid, None)
