@@ -407,6 +407,7 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{_x(_ratio(ew_b, sio_b))} |"
             )
         lines.append("")
+    lines += _floor_lines(results)
     soak = results.get("soak")
     if soak:
         lines += [
@@ -437,6 +438,47 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {mark} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _floor_lines(results: dict[str, Any]) -> list[str]:
+    """What the brokers allow alone (``floors.py``), beside what eventwire gets."""
+    hop, mailbox = _get(results, "floors", "hop"), _get(results, "floors", "mailbox")
+    if not hop and not mailbox:
+        return []
+    lines = ["**Broker floors** (bare clients, no edge: `tests/bench/floors.py`)", ""]
+    if hop:
+        rabbit, redis = hop["rabbitmq"]["latency_ms"], hop["redis"]["latency_ms"]
+        k = max(results["config"]["ks"])
+        ew = _get(results, "emit", "eventwire", k, "at_rate", "latency_ms") or {}
+        peer = _get(results, "emit", "owui", k, "at_rate", "latency_ms") or {}
+        lines += [
+            f"One publish reaching a subscriber at {hop['rate']:g}/s: the broker's share of an "
+            f"event's latency (K={k}: eventwire end to end, Open WebUI's room channels end to "
+            "end).",
+            "",
+            "| | p50 ms | p99 ms |",
+            "|---|---|---|",
+            f"| RabbitMQ hop (aiormq, confirms) | {_f(rabbit['p50'])} | {_f(rabbit['p99'])} |",
+            f"| Redis pub/sub hop (redis-py) | {_f(redis['p50'])} | {_f(redis['p99'])} |",
+            f"| ratio | {_x(_ratio(rabbit['p50'], redis['p50']))} | "
+            f"{_x(_ratio(rabbit['p99'], redis['p99']))} |",
+            f"| eventwire, K={k} | {_f(ew.get('p50'))} | {_f(ew.get('p99'))} |",
+            f"| room channels, K={k} | {_f(peer.get('p50'))} | {_f(peer.get('p99'))} |",
+            "",
+        ]
+    if mailbox:
+        sizes = sorted(int(n) for n in _get(results, "connections", "eventwire") or {})
+        ew = sizes and _get(results, "connections", "eventwire", sizes[-1], "connects_per_s")
+        sio = sizes and _get(results, "connections", "socketio", sizes[-1], "connects_per_s")
+        lines += [
+            f"A connecting tab's mailbox on the bare broker: {mailbox['mailboxes']} declared, "
+            "bound to two keys and consumed, pipelined as the edge does: "
+            f"**{_f(mailbox['per_s'], 0)}/s**; eventwire connects {_f(ew or None, 0)}/s "
+            f"({_x(_ratio(ew or None, mailbox['per_s']))} of it), plain python-socketio "
+            f"{_f(sio or None, 0)}/s ({_x(_ratio(sio or None, mailbox['per_s']))} of it).",
+            "",
+        ]
+    return lines
 
 
 def _servers_cpu(run: dict[str, Any]) -> float | None:

@@ -12,13 +12,14 @@ import platform
 import subprocess
 import sys
 import time
+import uuid
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from yarl import URL
 
-from tests.bench import report, scenarios
+from tests.bench import floors, report, scenarios
 from tests.bench.lab import OWUI_PYTHON, ROOT, Options
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -157,6 +158,10 @@ async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any
                 log(f"emit: {system} K={k}")
                 emit[system][str(k)] = await scenarios.emit(opts, system, k)
         results["emit"] = emit
+        log(f"floors: one broker hop at {opts.rate:g}/s, RabbitMQ and Redis, bare clients")
+        results.setdefault("floors", {})["hop"] = await floors.hop_floor(
+            opts.amqp_url, opts.redis_url, _floor_namespace(), opts.rate, opts.rate_seconds
+        )
     if "calls" in only:
         log("calls: eventwire __event_call__ and bare aio-pika request/reply")
         results["calls"] = {
@@ -173,6 +178,11 @@ async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any
                 log(f"connections: {n} idle clients to one {label} server")
                 conns[label][str(n)] = await scenarios.connections(opts, system, n)
         results["connections"] = conns
+        n = max(opts.conn_sizes)
+        log(f"floors: {n} tabs' mailboxes declared, bound and consumed on the bare broker")
+        results.setdefault("floors", {})["mailbox"] = await floors.mailbox_floor(
+            opts.amqp_url, _floor_namespace(), n
+        )
     await _scaling(opts, only, systems, results)
     if "recovery" in only:
         log("recovery: eventwire with recovery on and off (emit K=2, connections, storm)")
@@ -184,6 +194,10 @@ async def run(opts: Options, only: set[str], systems: set[str]) -> dict[str, Any
     results["machine"]["loadavg_after"] = [round(v, 2) for v in os.getloadavg()]
     results["targets"] = report.targets(results)
     return results
+
+
+def _floor_namespace() -> str:
+    return f"ewbench-floor-{uuid.uuid4().hex[:8]}"
 
 
 async def _scaling(

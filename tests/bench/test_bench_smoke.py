@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
+import aiormq
 import pytest
 
-from tests.bench import report, runner, scenarios
+from eventwire.settings import Settings
+from eventwire.topology import Topology
+from tests.bench import floors, report, runner, scenarios
 from tests.bench.lab import Options
 
 pytestmark = pytest.mark.e2e
@@ -31,8 +35,12 @@ async def test_harness_produces_well_formed_results(amqp_url: str, tmp_path: Pat
     names = [t["name"] for t in results["targets"]]
     assert len(names) == len(set(names)) == 15
     assert all({"name", "measured", "threshold", "holds"} <= set(t) for t in results["targets"])
+    hop = results["floors"]["hop"]
+    assert hop["rabbitmq"]["n"] == hop["redis"]["n"] == 200  # every publish arrived, each
+    assert hop["rabbitmq"]["latency_ms"]["p99"] > 0 < hop["redis"]["latency_ms"]["p99"]
     table = runner.write(results, tmp_path, "smoke")
     assert "| 1 |" in table
+    assert "RabbitMQ hop" in table
     assert (tmp_path / "smoke.png").stat().st_size > 0
 
 
@@ -59,3 +67,28 @@ async def test_manager_scenarios_produce_well_formed_results(amqp_url: str) -> N
     calls = await scenarios.calls(opts, "manager")
     assert calls["answered"] == calls["attempted"] > 0
     assert not calls["errors"]
+
+
+async def test_the_mailbox_floor_attaches_real_mailboxes_and_leaves_none(amqp_url: str) -> None:
+    namespace = f"ewbench-floor-{uuid.uuid4().hex[:8]}"
+    sids = [f"floor-{i}" for i in range(40)]
+    floor = await floors.mailbox_floor(amqp_url, namespace, len(sids), sids)
+    assert floor["mailboxes"] == 40 and floor["per_s"] > 0
+    settings, topology = Settings(), Topology(namespace)
+    connection = await aiormq.connect(amqp_url)
+    try:
+        for sid in (sids[0], sids[-1]):
+            name = topology.mailbox(
+                sid,
+                expires_s=settings.recovery_window,
+                max_events=settings.recovery_max_events,
+                max_bytes=settings.recovery_max_bytes,
+            ).name
+            channel = await connection.channel()
+            with pytest.raises(aiormq.exceptions.ChannelNotFoundEntity):
+                await channel.queue_declare(name, passive=True)
+        channel = await connection.channel()
+        with pytest.raises(aiormq.exceptions.ChannelNotFoundEntity):
+            await channel.exchange_declare(topology.events.name, passive=True)
+    finally:
+        await connection.close()
