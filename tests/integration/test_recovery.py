@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from eventwire import ClientDisconnected, SessionOffline
+from eventwire.amqp import mailbox as amqp_mailbox
 from eventwire.auth import mint_token
 from eventwire_edge.drain import drop_transport
 from eventwire_edge.recovery import mint_pid, read_pid
@@ -212,3 +213,25 @@ async def test_tabs_connecting_at_once_share_the_round_trips_that_attach_their_m
     assert recovery["mailboxes"] == 60
     commits = recovery["mailbox_commits"] - before
     assert 1 <= commits < 60  # batched: fewer round trips than mailboxes
+
+
+@pytest.mark.parametrize("lease_share, skipped", [(0.5, 1), (0.0, 0)])
+async def test_a_resumed_mailbox_routes_by_both_keys_whether_it_is_bound_again_or_not(
+    amqp_cluster: Cluster, monkeypatch: pytest.MonkeyPatch, lease_share: float, skipped: int
+) -> None:
+    # The probe that finds a mailbox renews its lease, so its bindings are still there and a
+    # resume within the window skips them; with no share of the window left it binds again.
+    monkeypatch.setattr(amqp_mailbox, "LEASE_SHARE", lease_share)
+    a, b = await amqp_cluster.edge(), await amqp_cluster.edge()
+    ew = await amqp_cluster.client()
+    tab = await recovering_tab(amqp_cluster, a, "alice")
+    sid = tab.sid
+    tab.client.connection_url = b.url
+    await drop_transport(a.node.sio, sid)
+    await reconnected(tab, 2)
+    assert tab.client.recovered is True and tab.sid == sid
+    await ew.emit(status(0), user_id="alice")  # by the user's key
+    await ew.emit(status(1), user_id="alice", session_id=sid)  # by the session's
+    await tab.wait_for(lambda events: len(events) >= 2)
+    assert steps(tab) == ["step 0", "step 1"]
+    assert b.node.describe()["recovery"]["rebinds_skipped"] == skipped

@@ -15,6 +15,13 @@ applies one channel's methods in order, so its ``qos-ok`` means those mailboxes 
 bound and consumed, after one round trip for all of them instead of one each (a reconnect
 storm's thousands of tabs share a few dozen). The passive declares that find a mailbox to
 resume are spread over ``PROBES`` channels for the same reason.
+
+A resumed mailbox is not bound again: a passive declare renews a queue's ``x-expires`` lease
+(RabbitMQ counts it as a redeclare), so for a recovery window after the probe that found it
+the mailbox cannot expire, and its durable bindings are still there. Re-binding an existing
+binding cost the broker about as much as the rest of a resume (probes, declare, consume) in a
+reconnect storm. When the resume took longer than ``LEASE_SHARE`` of the window since that
+probe, it is bound again as a fresh one is (``rebinds_skipped`` counts the others).
 """
 
 from __future__ import annotations
@@ -56,6 +63,9 @@ CHANNELS = 4
 # waits for its answer on its channel, so a reconnect storm's thousands of probes are spread
 # over this many channels instead of queueing one by one on one.
 PROBES = 32
+# A resumed mailbox is attached without binds when it is attached within this share of the
+# recovery window after the probe that renewed its lease (see the module's docstring).
+LEASE_SHARE = 0.5
 _consumer_tags = itertools.count(1)
 
 
@@ -85,11 +95,20 @@ def plan_acks(upto: int, settled: set[int], tags: list[int]) -> tuple[list[tuple
 
 
 class AmqpMailbox:
-    def __init__(self, owner: AmqpMailboxes, session_id: str, spec: QueueSpec, keys: Sequence[str]):
+    def __init__(
+        self,
+        owner: AmqpMailboxes,
+        session_id: str,
+        spec: QueueSpec,
+        keys: Sequence[str],
+        *,
+        bound: bool = False,
+    ):
         self._owner = owner
         self._session_id = session_id
         self._spec = spec
         self._keys = list(keys)
+        self._bound = bound  # its bindings are on the broker already: the next attach skips them
         # Letters waiting for the handler (or, before ``start``, for ``next_letter``), and the
         # task that hands them over: both only while there are some. Most letters are events
         # handled as they arrive (``LetterNow``), and an idle tab's mailbox then holds neither
@@ -131,6 +150,7 @@ class AmqpMailbox:
         attaching on the channel meanwhile (see the module's docstring)."""
         spec = self._spec
         self._channel, self._generation = channel, generation
+        keys, self._bound = ([] if self._bound else self._keys), False  # later ones bind
         self._unacked.clear()
         letters = self._letters
         while letters is not None and not letters.empty():  # from a channel that died: they
@@ -143,7 +163,7 @@ class AmqpMailbox:
                 amqp_methods.Queue.Bind(
                     queue=spec.name, exchange=exchange, routing_key=key, nowait=True
                 )
-                for key in self._keys
+                for key in keys
             ),
         ]
         if isinstance(channel, fastpath.FastChannel):
@@ -163,7 +183,7 @@ class AmqpMailbox:
         await channel.queue_declare(
             spec.name, durable=spec.durable, arguments=spec.arguments, nowait=True
         )
-        for key in self._keys:
+        for key in keys:
             await channel.queue_bind(spec.name, exchange, routing_key=key, nowait=True)
         ok = await channel.basic_consume(spec.name, self._consumer)
         self._consumer_tag = ok.consumer_tag
@@ -360,6 +380,7 @@ class AmqpMailboxes:
         self._attaching = TaskSet("mailbox attach")
         self._arguments: dict[str, Any] = {}
         self.commits = 0  # batches of attaching mailboxes committed (one round trip each)
+        self.rebinds_skipped = 0  # resumed mailboxes attached without binds (lease renewed)
         self.letters = 0
         self.max_events = settings.recovery_max_events
 
@@ -474,9 +495,13 @@ class AmqpMailboxes:
 
     # -- mailboxes ----------------------------------------------------------------------
 
-    async def open(self, session_id: str, keys: Sequence[str]) -> AmqpMailbox:
+    async def open(
+        self, session_id: str, keys: Sequence[str], *, bound: bool = False
+    ) -> AmqpMailbox:
+        """Declare, bind (unless ``bound``: its bindings are known to be there) and consume
+        ``session_id``'s mailbox."""
         channel = self._channel_for(session_id)
-        mailbox = AmqpMailbox(self, session_id, self.spec(session_id), keys)
+        mailbox = AmqpMailbox(self, session_id, self.spec(session_id), keys, bound=bound)
         self._open[session_id] = mailbox
         try:
             await asyncio.shield(mailbox.attach(channel, self._exchange, self._generation))
@@ -489,10 +514,17 @@ class AmqpMailboxes:
         self, session_id: str, keys: Sequence[str], wait: float
     ) -> tuple[AmqpMailbox, Backlog] | None:
         spec = self.spec(session_id)
-        backlog_count = await self._find(spec.name, wait)
-        if backlog_count is None:
+        found = await self._find(spec.name, wait)
+        if found is None:
             return None
-        mailbox = await self.open(session_id, keys)
+        backlog_count, probed = found
+        loop = asyncio.get_running_loop()
+        # The probe renewed its lease: within the window it cannot have expired, and its
+        # bindings went nowhere.
+        bound = loop.time() - probed < self._settings.recovery_window * LEASE_SHARE
+        if bound:
+            self.rebinds_skipped += 1
+        mailbox = await self.open(session_id, keys, bound=bound)
         backlog = Backlog()
         try:
             async with asyncio.timeout(self._bus.broker_timeout):
@@ -510,9 +542,10 @@ class AmqpMailboxes:
             backlog.maybe_dropped = True  # drop-head may have made room (see mailbox.py)
         return mailbox, backlog
 
-    async def _find(self, name: str, wait: float) -> int | None:
-        """The number of letters waiting in mailbox ``name`` once nobody consumes it; None
-        when it does not exist, or is still consumed after ``wait`` seconds."""
+    async def _find(self, name: str, wait: float) -> tuple[int, float] | None:
+        """The number of letters waiting in mailbox ``name`` once nobody consumes it, and
+        the loop time the last probe went out (it renewed the queue's lease); None when it
+        does not exist, or is still consumed after ``wait`` seconds."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         settled: int | None = None
@@ -521,6 +554,7 @@ class AmqpMailboxes:
             probe = self._probes[slot] if len(self._probes) > slot else None
             if probe is None or probe.is_closed:
                 probe = await self._open_probe(slot)
+            sent = loop.time()
             try:
                 ok = await asyncio.shield(probe.queue_declare(name, passive=True))
             except aiormq.exceptions.ChannelNotFoundEntity:
@@ -533,7 +567,7 @@ class AmqpMailboxes:
             if not ok.consumer_count:
                 count = int(ok.message_count or 0)
                 if settled == count:
-                    return count
+                    return count, sent
                 settled = count  # once more: letters given back by a releasing edge land now
                 await asyncio.sleep(_POLL / 5)
                 continue

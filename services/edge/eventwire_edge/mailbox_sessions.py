@@ -285,6 +285,8 @@ class MailboxSessions:
             "mailboxes": len(self._boxes),
             # AMQP: round trips that attached mailboxes (many connecting tabs share one)
             "mailbox_commits": getattr(self.recovery.mailboxes, "commits", None),
+            # AMQP: resumed mailboxes attached without binding them again (lease renewed)
+            "rebinds_skipped": getattr(self.recovery.mailboxes, "rebinds_skipped", None),
             "letters": self.recovery.mailboxes.delivered(),
             "sessions_recovered": stats.sessions_recovered,
             "sessions_not_recovered": stats.sessions_not_recovered,
