@@ -5,8 +5,10 @@ calls are asked again; a closed tab fails them at once."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
+import aiormq
 import pytest
 
 from eventwire import ClientDisconnected, SessionOffline
@@ -235,3 +237,37 @@ async def test_a_resumed_mailbox_routes_by_both_keys_whether_it_is_bound_again_o
     await tab.wait_for(lambda events: len(events) >= 2)
     assert steps(tab) == ["step 0", "step 1"]
     assert b.node.describe()["recovery"]["rebinds_skipped"] == skipped
+
+
+async def test_a_passive_declare_renews_a_mailbox_lease(amqp_url: str) -> None:
+    """What resuming without binds relies on (``eventwire.amqp.mailbox``): RabbitMQ counts a
+    passive declare as a redeclare, so a queue probed within its x-expires does not expire
+    (while one left alone beside it does)."""
+    connection = await aiormq.connect(amqp_url)
+    tag = uuid.uuid4().hex[:8]
+    probed, left = f"lease-test.{tag}.probed", f"lease-test.{tag}.left"
+    try:
+        channel = await connection.channel()
+        for name in (probed, left):
+            await channel.queue_declare(name, durable=True, arguments={"x-expires": 1500})
+
+        async def exists(name: str) -> bool:
+            probe = await connection.channel()
+            try:
+                await probe.queue_declare(name, passive=True)
+            except aiormq.exceptions.ChannelNotFoundEntity:
+                return False
+            await probe.close()
+            return True
+
+        # Probed every 0.3 s for 4 s (x-expires 1.5 s): kept. `left` is looked at only once at
+        # the end (a look is a passive declare, and would renew it too): gone.
+        for n in range(14):
+            await asyncio.sleep(0.3)
+            assert await exists(probed), f"the probed queue expired after {n} probes"
+        assert not await exists(left)  # x-expires works here: the probes kept `probed`
+    finally:
+        cleanup = await connection.channel()
+        for name in (probed, left):
+            await cleanup.queue_delete(name)
+        await connection.close()
