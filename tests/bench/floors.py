@@ -108,14 +108,20 @@ async def mailbox_floor(
             await connection.close()
 
 
-async def _paced(rate: float, seconds: float, send: Any) -> int:
+async def _paced(rate: float, seconds: float, publish: Any) -> int:
+    """``publish(body)`` a stamped body every 1/rate s for ``seconds``, not waiting for the
+    earlier ones (open loop, as the bench's emitters); then for all of them. How many."""
     n = max(1, int(rate * seconds))
+    pending: set[asyncio.Future[Any]] = set()
     start = time.perf_counter()
     for i in range(n):
         delay = start + i / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        send(_STAMP.pack(time.monotonic_ns()) + b"x" * 200)
+        task = asyncio.ensure_future(publish(_STAMP.pack(time.monotonic_ns()) + b"x" * 200))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    await asyncio.gather(*pending)
     return n
 
 
@@ -156,17 +162,9 @@ async def rabbitmq_hop(amqp_url: str, namespace: str, rate: float, seconds: floa
             got.add(message.body)
 
         await inbox.basic_consume(declared.queue, on_message, no_ack=True)
-        pending: set[asyncio.Future[Any]] = set()
-
-        def send(body: bytes) -> None:
-            task = asyncio.ensure_future(
-                out.basic_publish(body, exchange=exchange, routing_key=key)
-            )
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-
-        n = await _paced(rate, seconds, send)
-        await asyncio.gather(*pending)
+        n = await _paced(
+            rate, seconds, lambda body: out.basic_publish(body, exchange=exchange, routing_key=key)
+        )
         return await got.wait(n)
     finally:
         await consumer.close()
@@ -193,15 +191,7 @@ async def redis_hop(redis_url: str, namespace: str, rate: float, seconds: float)
                     got.add(message["data"])
 
         reader = asyncio.create_task(read())
-        pending: set[asyncio.Future[Any]] = set()
-
-        def send(body: bytes) -> None:
-            task = asyncio.ensure_future(publisher.publish(channel, body))
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-
-        n = await _paced(rate, seconds, send)
-        await asyncio.gather(*pending)
+        n = await _paced(rate, seconds, lambda body: publisher.publish(channel, body))
         return await got.wait(n)
     finally:
         if reader is not None:
