@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import aio_pika
+import aiormq
 import pytest
+from pamqp import commands as amqp
 
 from eventwire import CallTimeout, codec
+from eventwire.amqp import fastpath
 from eventwire.protocol import CallRequest
 from eventwire.topology import Topology, session_key
 from tests.support.cluster import Cluster
@@ -66,3 +70,36 @@ async def test_an_expired_call_request_is_never_delivered(
     # The request sat in the queue past its expiration and the broker dropped it, so the first
     # message a consumer ever sees is the caller's cancel (it was published after the request).
     assert codec.decode((await first(spy)).body).kind == "cancel"
+
+
+async def test_fastchannel_ask_answers_in_order_and_raises_what_closed_the_channel(
+    amqp_url: str,
+) -> None:
+    """``FastChannel.ask`` / ``probe`` (the resume probes' passive declares, without aiormq's
+    RPC): the answer of its own method, aiormq's RPCs on the same channel still paired with
+    theirs, and a missing queue raised as aiormq raises it, the channel then closed."""
+    assert fastpath.install()
+    connection = await aiormq.connect(amqp_url)
+    name = f"ask-test.{uuid.uuid4().hex[:8]}"
+    try:
+        channel = await connection.channel()
+        assert isinstance(channel, fastpath.FastChannel)
+        await channel.queue_declare(name, auto_delete=False, arguments={"x-expires": 60_000})
+        await channel.basic_publish(b"one", routing_key=name)
+        probes = await asyncio.gather(
+            *(channel.ask(amqp.Queue.Declare(queue=name, passive=True)) for _ in range(10)),
+            channel.queue_declare(name, passive=True),  # aiormq's RPC, between the asks
+            *(channel.probe(name) for _ in range(10)),  # its frame marshalled by eventwire
+        )
+        assert len(probes) == 21
+        assert all(p.queue == name and p.message_count == 1 for p in probes)
+        assert all(p.consumer_count == 0 for p in probes)
+        with pytest.raises(aiormq.exceptions.ChannelNotFoundEntity):
+            await channel.probe(f"{name}.missing")
+        assert channel.is_closed
+        with pytest.raises(aiormq.exceptions.ChannelInvalidStateError):
+            await channel.ask(amqp.Queue.Declare(queue=name, passive=True))
+    finally:
+        cleanup = await connection.channel()
+        await cleanup.queue_delete(name)
+        await connection.close()

@@ -184,6 +184,15 @@ def test_acks_are_marshalled_as_pamqp_does(multiple: bool) -> None:
     assert marshal_ack(4, 2**40 + 3, multiple) == expected
 
 
+@pytest.mark.parametrize("queue", ["ew.mailbox.abc", "", "q" * 255])
+def test_passive_declares_are_marshalled_as_pamqp_does(queue: str) -> None:
+    from eventwire.amqp.fastpath import marshal_passive_declare
+
+    frame = spec.Queue.Declare(queue=queue, passive=True)
+    expected = ChannelFrame.marshall(channel_number=9, frames=[frame]).payload  # type: ignore[list-item]
+    assert marshal_passive_declare(9, queue) == expected
+
+
 async def test_only_unanswered_methods_are_sent_without_an_rpc() -> None:
     from eventwire.amqp.fastpath import FastChannel
 

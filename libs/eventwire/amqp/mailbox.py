@@ -556,7 +556,11 @@ class AmqpMailboxes:
                 probe = await self._open_probe(slot)
             sent = loop.time()
             try:
-                ok = await asyncio.shield(probe.queue_declare(name, passive=True))
+                if isinstance(probe, fastpath.FastChannel):
+                    asked = probe.probe(name)
+                else:
+                    asked = probe.queue_declare(name, passive=True)
+                ok = await asyncio.shield(asked)
             except aiormq.exceptions.ChannelNotFoundEntity:
                 # The broker closed this probe channel for it: the next probe opens another.
                 if len(self._probes) > slot and self._probes[slot] is probe:
