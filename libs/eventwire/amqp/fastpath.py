@@ -417,19 +417,16 @@ class FastChannel(aiormq.channel.Channel):
         aiormq's does; what closed the channel meanwhile is raised, as aiormq raises it (a
         passive declare of a missing queue: ``ChannelNotFoundEntity``). Not cancel-safe (an
         answer arriving after would be the next RPC's): shield it, as aiormq's callers do."""
-        answers = self.rpc_frames
-        if not isinstance(answers, _Answers) or not frame.synchronous:
+        if not frame.synchronous:
             return await self.rpc(frame)
+        answers: _Answers = self.rpc_frames  # type: ignore[assignment]  # see __init__
         async with self.lock:
             waiter = self.create_future()  # rejected with the reason if the channel closes
             answers.waiter = waiter
             try:
                 if marshalled is None:
                     marshalled = ChannelFrame.marshall(channel_number=self.number, frames=[frame])
-                if self.write_queue.full():
-                    await self.write_queue.put(marshalled)
-                else:
-                    self.write_queue.put_nowait(marshalled)
+                await self.write_queue.put(marshalled)
                 answer = await waiter
             finally:
                 if answers.waiter is waiter:
