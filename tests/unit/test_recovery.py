@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from eventwire.auth import mint_token
+from eventwire.auth import Identity, mint_token
 from eventwire.mailbox import Backlog, Letter
 from eventwire.protocol import CallRequest, Emit, Message
 from eventwire_edge.recovery import Claim, Recovery, Tracker, mint_pid, read_pid
@@ -69,7 +69,14 @@ def test_a_written_letter_given_out_again_takes_the_old_ones_place() -> None:
 
 
 def claim(offset: str | None, letters: list[Letter]) -> Claim:
-    return Claim("s", "u", offset, mailbox=None, backlog=Backlog(letters))  # type: ignore[arg-type]
+    return Claim(
+        "s",
+        Identity(id="u"),
+        "",
+        offset,
+        mailbox=None,
+        backlog=Backlog(letters),  # type: ignore[arg-type]
+    )
 
 
 def test_replay_skips_events_up_to_the_offset_but_never_calls() -> None:

@@ -121,7 +121,7 @@ class MailboxSessions:
     async def open(self, sid: str, identity: Identity) -> None:
         claim = self.recovery.take(sid)
         if claim is not None:
-            if claim.user_id != identity.id:  # read_pid and claim checked it: never expected
+            if claim.identity.id != identity.id:  # read_pid and claim checked it: never expected
                 await claim.mailbox.release()
                 raise errors.PermissionDenied("this session belongs to another user")
             self._boxes[sid] = claim.mailbox

@@ -88,14 +88,13 @@ class Claim:
     """A reconnecting tab's mailbox, taken before its CONNECT is answered."""
 
     sid: str
-    user_id: str
+    # What the CONNECT's token was verified to, and the token: the gate, checking the same
+    # CONNECT a moment later, takes the identity instead of decoding the JWT again.
+    identity: Identity
+    token: str
     offset: str | None
     mailbox: Mailbox
     backlog: Backlog
-    # The token the CONNECT came with and what it was verified to: the gate, checking the
-    # same CONNECT a moment later, takes it instead of decoding the JWT again.
-    token: str = ""
-    identity: Identity | None = None
 
 
 class Tracker:
@@ -203,15 +202,13 @@ class Recovery:
             self._refuse("overflowed")
             await mailbox.discard()
             return None
-        claim = self._claims[sid] = Claim(
-            sid, user_id, offset, mailbox, backlog, token=auth["token"], identity=identity
-        )
+        claim = self._claims[sid] = Claim(sid, identity, auth["token"], offset, mailbox, backlog)
         return claim
 
     def verified(self, sid: str, token: object) -> Identity | None:
         """The identity ``claim`` verified ``token`` to for ``sid``'s CONNECT, if it did."""
         claim = self._claims.get(sid)
-        if claim is None or claim.identity is None or not isinstance(token, str):
+        if claim is None or not isinstance(token, str):
             return None
         return claim.identity if hmac.compare_digest(claim.token, token) else None
 
