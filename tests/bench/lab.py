@@ -63,6 +63,7 @@ class Lab:
         self.namespace = f"ewbench-{uuid.uuid4().hex[:8]}"
         self.procs: list[Proc] = []
         self._loads: list[Child] = []
+        self._closed_sids: list[str] = []  # of clients closed before the lab (close_clients)
         self.env = {
             "AMQP_URL": opts.amqp_url,
             "WEBUI_SECRET_KEY": SECRET,
@@ -100,10 +101,18 @@ class Lab:
         self._loads.extend(loads)
         return loads
 
+    async def close_clients(self) -> int:
+        """Every load closes its clients' websockets; how many it closed. (Sessions whose
+        mailboxes remain are deleted with the lab's.)"""
+        for load in self._loads:
+            self._closed_sids += (await load.request("sids"))["sids"]
+        replies = await asyncio.gather(*(load.request("close") for load in self._loads))
+        return sum(int(reply["closed"]) for reply in replies)
+
     async def close(self) -> None:
         # The sessions the loads hold: their mailboxes outlive the edges (that is recovery)
         # and would weigh on the broker through every later scenario until they expire.
-        sids: list[str] = []
+        sids: list[str] = self._closed_sids
         for load in self._loads:
             with contextlib.suppress(Exception):
                 sids += (await load.request("sids"))["sids"]
@@ -248,6 +257,22 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
             times = psutil.Process(pid).cpu_times()
             out[name] = times.user + times.system
     return out
+
+
+async def settled_cpu(
+    pid: int, step: float = 0.25, idle: float = 0.02, most: float = 60.0
+) -> float:
+    """``pid``'s CPU seconds once it has gone idle (under ``idle`` of a core over ``step``),
+    or after ``most`` seconds."""
+    last = cpu_seconds({"p": pid}).get("p", 0.0)
+    deadline = time.monotonic() + most
+    while time.monotonic() < deadline:
+        await asyncio.sleep(step)
+        now = cpu_seconds({"p": pid}).get("p", last)
+        if now - last < idle * step:
+            return now
+        last = now
+    return last
 
 
 def pids_of(procs: list[Proc]) -> dict[str, int]:

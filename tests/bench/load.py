@@ -119,12 +119,13 @@ class Load:
 
     async def close(self) -> dict[str, Any]:
         started = time.perf_counter()
+        closed = len(self.clients)
         await asyncio.gather(*(c.close() for c in self.clients))
         self.clients.clear()
         if self.http is not None:
             await self.http.close()
             self.http = None
-        return {"seconds": time.perf_counter() - started}
+        return {"closed": closed, "seconds": time.perf_counter() - started}
 
 
 async def main() -> None:

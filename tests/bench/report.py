@@ -395,18 +395,27 @@ def markdown(results: dict[str, Any]) -> str:
             "clients and token check).",
             "",
             "| clients | eventwire connect s | python-socketio connect s | eventwire KiB/conn "
-            "| python-socketio KiB/conn | memory ratio |",
-            "|---|---|---|---|---|---|",
+            "| python-socketio KiB/conn | memory ratio | disconnect CPU us/socket eventwire "
+            "| python-socketio |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for n in sorted(int(n) for n in conns.get("eventwire", {})):
             ew, sio = _get(conns, "eventwire", n) or {}, _get(conns, "socketio", n) or {}
             ew_b, sio_b = ew.get("bytes_per_connection"), sio.get("bytes_per_connection")
+            ew_d, sio_d = ew.get("disconnect_cpu_s"), sio.get("disconnect_cpu_s")
             lines.append(
                 f"| {n} | {_f(ew.get('connect_seconds'))} | {_f(sio.get('connect_seconds'))} | "
                 f"{_f(ew_b and ew_b / 1024, 1)} | {_f(sio_b and sio_b / 1024, 1)} | "
-                f"{_x(_ratio(ew_b, sio_b))} |"
+                f"{_x(_ratio(ew_b, sio_b))} | {_f(ew_d and ew_d * 1e6 / n, 0)} | "
+                f"{_f(sio_d and sio_d * 1e6 / n, 0)} |"
             )
-        lines.append("")
+        lines += [
+            "",
+            "Disconnect CPU: the server's CPU from every client closing its websocket until the "
+            "server is idle again, per socket (python-socketio's manager finds a leaving "
+            "socket's rooms by scanning every room: quadratic in the sockets that go).",
+            "",
+        ]
     lines += _floor_lines(results)
     soak = results.get("soak")
     if soak:

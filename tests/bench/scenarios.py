@@ -23,6 +23,7 @@ from tests.bench.lab import (
     pids_of,
     reset,
     rss,
+    settled_cpu,
     spread,
     users,
 )
@@ -205,12 +206,18 @@ async def connections(opts: Options, system: str, n: int) -> dict[str, Any]:
         await asyncio.sleep(1.0)
         after = rss({"server": server.pid})["server"]
         cpu_after = cpu_seconds({"server": server.pid})["server"]
+        # Then every client goes (websockets closed, as when tabs or a balancer drop them):
+        # the server's CPU from then until it is idle again.
+        closed = await the_lab.close_clients()
+        cpu_closed = await settled_cpu(server.pid)
         return {
             "system": system,
             "clients": n,
             "connect_seconds": result["seconds"],
             "connects_per_s": n / result["seconds"],
             "server_cpu_s": cpu_after - cpu_before,
+            "closed": closed,
+            "disconnect_cpu_s": cpu_closed - cpu_after,
             "rss_before": before,
             "rss_after": after,
             "bytes_per_connection": (after - before) / n,

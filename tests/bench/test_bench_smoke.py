@@ -92,3 +92,14 @@ async def test_the_mailbox_floor_attaches_real_mailboxes_and_leaves_none(amqp_ur
             await channel.exchange_declare(topology.events.name, passive=True)
     finally:
         await connection.close()
+
+
+async def test_the_connections_scenario_weighs_connecting_and_disconnecting(amqp_url: str) -> None:
+    opts = Options(amqp_url=amqp_url, load_procs=1, conn_sizes=(40,))
+    results = await runner.run(opts, {"connections"}, {"eventwire"})
+    for system in ("eventwire", "socketio"):
+        run = results["connections"][system]["40"]
+        assert run["connects_per_s"] > 0
+        assert run["closed"] == 41  # every client closed, and the one that warmed the server
+        assert run["disconnect_cpu_s"] >= 0
+    assert results["floors"]["mailbox"]["per_s"] > 0

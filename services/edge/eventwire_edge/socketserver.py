@@ -28,6 +28,7 @@ from socketio import packet as sio_packet
 from eventwire import errors
 
 from .outgoing import EdgeEngineServer
+from .roomindex import IndexedRooms
 from .settings import EdgeSettings
 from .wire import EdgePacket, MalformedPacket, packet_class
 
@@ -98,6 +99,7 @@ class _Incoming:
 class EdgeSocketServer(socketio.AsyncServer):  # type: ignore[misc]  # untyped library
     def __init__(self, settings: EdgeSettings, **kwargs: Any) -> None:
         self._settings = settings
+        kwargs.setdefault("client_manager", IndexedRooms())  # disconnects not O(sockets)
         super().__init__(
             serializer=packet_class(settings.max_json_depth),
             max_http_buffer_size=settings.max_payload_bytes * 2,

@@ -27,6 +27,7 @@ from eventwire.protocol import CallReply, Message, SioCall, SioEmit
 from eventwire.settings import Settings
 from eventwire.tasks import TaskSet
 
+from ..roomindex import IndexedRooms
 from .replies import Replies
 from .rooms import RoomKeys
 from .serving import Serving
@@ -44,7 +45,7 @@ class ManagerStats:
     calls_served: int = 0  # SioCall delivered to this server's sockets
 
 
-class ManagerCore(socketio.AsyncManager):  # type: ignore[misc]  # untyped library
+class ManagerCore(IndexedRooms):
     def __init__(
         self,
         url: str | None = None,

@@ -148,7 +148,7 @@ class EventwireManager(Calling, Inbound):
             else:
                 await self._to_sid(namespace, sid, SioDisconnect(namespace=namespace, sid=sid))
             return
-        rooms = [r for r, members in self.rooms.get(namespace, {}).items() if sid in members]
+        rooms = self.joined(sid, namespace)
         self._fail_local_calls(namespace, sid)
         await super().disconnect(sid, namespace, **kwargs)
         await self._serving.left(sid)
