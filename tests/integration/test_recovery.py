@@ -10,10 +10,12 @@ from typing import Any
 
 import aiormq
 import pytest
+from pamqp import commands as amqp
 
-from eventwire import ClientDisconnected, SessionOffline
+from eventwire import BrokerUnavailable, ClientDisconnected, SessionOffline
 from eventwire.amqp import mailbox as amqp_mailbox
 from eventwire.auth import mint_token
+from eventwire.backends import open_bus
 from eventwire_edge.drain import drop_transport
 from eventwire_edge.recovery import mint_pid, read_pid
 from eventwire_edge.server import EdgeServer
@@ -215,6 +217,60 @@ async def test_tabs_connecting_at_once_share_the_round_trips_that_attach_their_m
     assert recovery["mailboxes"] == 60
     commits = recovery["mailbox_commits"] - before
     assert 1 <= commits < 60  # batched: fewer round trips than mailboxes
+
+
+async def test_tabs_closing_at_once_share_the_round_trips_that_delete_their_mailboxes(
+    amqp_cluster: Cluster, amqp_url: str
+) -> None:
+    edge = await amqp_cluster.edge()
+    tabs = await asyncio.gather(
+        *(recovering_tab(amqp_cluster, edge, f"user{n}") for n in range(40))
+    )
+    names = [f"{amqp_cluster.settings.namespace}.mailbox.{tab.sid}" for tab in tabs]
+    before = edge.node.describe()["recovery"]["mailbox_commits"]
+    await asyncio.gather(*(tab.disconnect() for tab in tabs))  # clean closes, all at once
+    connection = await aiormq.connect(amqp_url)
+
+    async def gone(name: str) -> bool:
+        probe = await connection.channel()
+        try:
+            await probe.queue_declare(name, passive=True)
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            return True
+        await probe.close()
+        return False
+
+    try:
+        for name in names:  # every queue is deleted, its consumer with it
+            await eventually(lambda name=name: gone(name))
+    finally:
+        await connection.close()
+    recovery = edge.node.describe()["recovery"]
+    assert recovery["mailboxes_discarded"] == 40 and recovery["mailboxes"] == 0
+    assert 1 <= recovery["mailbox_commits"] - before < 40  # batched: fewer than mailboxes
+
+
+async def test_a_commit_whose_committer_is_cancelled_before_it_starts_fails_and_frees_the_channel(
+    amqp_cluster: Cluster,
+) -> None:
+    """The edge stopping just as a mailbox attaches or goes: its commit raises at once (it
+    used to wait for ever, and every later commit on that channel with it)."""
+    bus = open_bus(amqp_cluster.settings)
+    await bus.start()
+    try:
+        mailboxes = await bus.mailboxes()  # type: ignore[attr-defined]
+        channel = mailboxes._channel_for("s1")
+        name = f"{amqp_cluster.settings.namespace}.commit-test"
+        declare = [amqp.Queue.Declare(queue=name, auto_delete=True, nowait=True)]
+        first = asyncio.create_task(mailboxes.commit(channel, declare))
+        await asyncio.sleep(0)  # it spawned its committer, which has not run yet ...
+        await mailboxes._attaching.close()  # ... and is cancelled before it starts
+        with pytest.raises(BrokerUnavailable):
+            await asyncio.wait_for(first, 20)
+        await asyncio.wait_for(mailboxes.commit(channel, declare), 20)  # the channel commits
+        assert mailboxes.commits >= 1
+    finally:
+        await bus.close()
 
 
 @pytest.mark.parametrize("lease_share, skipped", [(0.5, 1), (0.0, 0)])

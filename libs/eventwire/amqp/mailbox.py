@@ -13,8 +13,11 @@ Declares, binds and the consume go out with ``nowait``, the methods of every mai
 on a channel at the time in one write, followed by one ``basic.qos`` that waits: the broker
 applies one channel's methods in order, so its ``qos-ok`` means those mailboxes are declared,
 bound and consumed, after one round trip for all of them instead of one each (a reconnect
-storm's thousands of tabs share a few dozen). The passive declares that find a mailbox to
-resume are spread over ``PROBES`` channels for the same reason.
+storm's thousands of tabs share a few dozen). A closed tab's mailbox goes the same way: its
+consumer's cancel and its queue's delete, ``nowait``, in its channel's next commit (5,000 tabs
+closing at once: the edge busy 11 s instead of 22, 0.96 ms of its CPU each instead of 1.65).
+The passive declares that find a mailbox to resume are spread over ``PROBES`` channels for the
+same reason as the consumers.
 
 A resumed mailbox is not bound again: a passive declare renews a queue's ``x-expires`` lease
 (RabbitMQ counts it as a redeclare), so for a recovery window after the probe that found it
@@ -325,10 +328,7 @@ class AmqpMailbox:
         self._owner.forget(self)
         unacked, self._unacked = self._unacked, set()
         channel, tag = self._channel, self._consumer_tag
-        if channel is not None and not channel.is_closed and tag is not None:
-            with contextlib.suppress(*_BROKER_ERRORS):  # else the broker cancels it, loudly
-                await asyncio.shield(channel.basic_cancel(tag))
-        await self._owner.delete(self._spec.name, channel)
+        await self._owner.delete(self._spec.name, channel, tag)
         if channel is not None:
             # Gone with their queue: never acknowledged one by one, but no longer in the
             # way of a multiple acknowledgement of the channel's later letters.
@@ -375,8 +375,9 @@ class AmqpMailboxes:
         self._acking: asyncio.Task[None] | None = None
         self._flush_due = False  # _flush_now is scheduled for the end of this loop turn
         # Mailboxes waiting to attach, per channel, and the channels with a commit under way.
-        self._batches: dict[aiormq.abc.AbstractChannel, list[tuple[Any, str, Any, Any]]] = {}
-        self._committing: set[aiormq.abc.AbstractChannel] = set()
+        self._batches: dict[aiormq.abc.AbstractChannel, list[tuple[Any, str | None, Any, Any]]] = {}
+        # channel -> the task committing its batches (one at a time per channel)
+        self._committing: dict[aiormq.abc.AbstractChannel, asyncio.Task[None]] = {}
         self._attaching = TaskSet("mailbox attach")
         self._arguments: dict[str, Any] = {}
         self.commits = 0  # batches of attaching mailboxes committed (one round trip each)
@@ -437,29 +438,56 @@ class AmqpMailboxes:
             mailbox.detach()
 
     async def commit(
-        self, channel: fastpath.FastChannel, methods: list[Any], tag: str, consumer: Any
+        self,
+        channel: fastpath.FastChannel,
+        methods: list[Any],
+        tag: str | None = None,
+        consumer: Any = None,
     ) -> None:
-        """Send a mailbox's ``nowait`` declare, binds and consume; return once the broker
-        applied them. Every mailbox attaching on ``channel`` while a commit is on its way
-        waits for the next one, which sends all their methods and then one ``basic.qos`` (the
-        channel's prefetch, unchanged): the broker applies a channel's methods in order, so
-        its ``qos-ok`` means every mailbox of the batch is declared, bound and consumed."""
+        """Send a mailbox's ``nowait`` methods (declare, binds and consume ``tag`` with
+        ``consumer``; or cancel and delete); return once the broker applied them. Every
+        mailbox attaching or going on ``channel`` while a commit is on its way waits for the
+        next one, which sends all their methods and then one ``basic.qos`` (the channel's
+        prefetch, unchanged): the broker applies a channel's methods in order, so its
+        ``qos-ok`` means every mailbox of the batch is declared, bound and consumed, or
+        deleted."""
         done = asyncio.get_running_loop().create_future()
         batch = self._batches.setdefault(channel, [])
         batch.append((methods, tag, consumer, done))
         if channel not in self._committing:
-            self._committing.add(channel)
-            self._attaching.spawn(self._commit_batches(channel), name="mailbox-attach")
+            task = self._attaching.spawn(self._commit_batches(channel), name="mailbox-attach")
+            self._committing[channel] = task
+            task.add_done_callback(lambda task: self._committed(channel, task))
         await done
 
+    def _committed(self, channel: fastpath.FastChannel, task: asyncio.Task[None]) -> None:
+        # The committer ended. Its `finally` cleaned up, unless it was cancelled before it
+        # started (the edge stopping just as a mailbox attached or went): then the channel
+        # would stay marked as committing and its batch wait for ever.
+        if self._committing.get(channel) is task:  # else a committer started after it
+            self._stop_committing(channel, task, [])
+
+    def _stop_committing(
+        self, channel: fastpath.FastChannel, task: asyncio.Task[None] | None, batch: list[Any]
+    ) -> None:
+        """``task`` commits no more: whoever waits on it or on the channel's next batch is
+        told the edge is stopping."""
+        if self._committing.get(channel) is task:
+            del self._committing[channel]
+        stopped = BrokerUnavailable("the edge is stopping")
+        for *_, done in batch + self._batches.pop(channel, []):
+            if not done.done():
+                done.set_exception(stopped)
+
     async def _commit_batches(self, channel: fastpath.FastChannel) -> None:
-        batch: list[tuple[Any, str, Any, Any]] = []
+        batch: list[tuple[Any, str | None, Any, Any]] = []
         try:
             while batch := self._batches.pop(channel, []):
                 frames = [method for methods, _, _, _ in batch for method in methods]
                 for _, tag, consumer, _ in batch:
                     # As it is: FastChannel calls a plain function itself (no aiormq wrapper).
-                    channel.consumers[tag] = consumer
+                    if tag is not None:
+                        channel.consumers[tag] = consumer
                 failure: Exception | None = None
                 try:
                     await channel.send(*frames)
@@ -468,19 +496,15 @@ class AmqpMailboxes:
                 except Exception as exc:  # the channel or connection died: the whole batch
                     failure = exc
                 for _, tag, _, done in batch:
-                    if failure is not None:
+                    if failure is not None and tag is not None:
                         channel.consumers.pop(tag, None)
                     if not done.done():
                         if failure is None:
                             done.set_result(None)
                         else:
                             done.set_exception(failure)
-        finally:  # cancelled (the edge stops): nobody is left waiting
-            self._committing.discard(channel)
-            stopped = BrokerUnavailable("the edge is stopping")
-            for *_, done in batch + self._batches.pop(channel, []):
-                if not done.done():
-                    done.set_exception(stopped)
+        finally:  # done, or cancelled (the edge stops): nobody is left waiting
+            self._stop_committing(channel, asyncio.current_task(), batch)
 
     def _on_channel_closed(self, future: asyncio.Future[Any]) -> None:
         # Not our doing (a broker-side error): start over, as the bus does for its channels.
@@ -600,10 +624,28 @@ class AmqpMailboxes:
         if self._open.get(mailbox.session_id) is mailbox:
             del self._open[mailbox.session_id]
 
-    async def delete(self, name: str, channel: aiormq.abc.AbstractChannel | None) -> None:
+    async def delete(
+        self, name: str, channel: aiormq.abc.AbstractChannel | None, tag: str | None
+    ) -> None:
+        """Cancel the mailbox's consumer ``tag`` (else the broker cancels it, loudly) and
+        delete its queue; return once the broker did. On eventwire's channel both go with
+        ``nowait`` in the channel's next commit, one round trip shared with every mailbox
+        attaching or going meanwhile, as a consumer's letters never come after its cancel."""
         if channel is None or channel.is_closed:
             return  # it expires with the window
-        with contextlib.suppress(*_BROKER_ERRORS):
+        with contextlib.suppress(BrokerUnavailable, *_BROKER_ERRORS):  # it expires then
+            if isinstance(channel, fastpath.FastChannel):
+                methods: list[Any] = [amqp_methods.Queue.Delete(queue=name, nowait=True)]
+                if tag is not None:
+                    methods.insert(0, amqp_methods.Basic.Cancel(consumer_tag=tag, nowait=True))
+                try:
+                    await asyncio.shield(self.commit(channel, methods))
+                finally:
+                    if tag is not None:
+                        channel.consumers.pop(tag, None)
+                return
+            if tag is not None:
+                await asyncio.shield(channel.basic_cancel(tag))
             await asyncio.shield(channel.queue_delete(name))
 
     async def close(self) -> None:
