@@ -112,7 +112,7 @@ class Lab:
     async def close(self) -> None:
         # The sessions the loads hold: their mailboxes outlive the edges (that is recovery)
         # and would weigh on the broker through every later scenario until they expire.
-        sids: list[str] = self._closed_sids
+        sids = list(self._closed_sids)
         for load in self._loads:
             with contextlib.suppress(Exception):
                 sids += (await load.request("sids"))["sids"]

@@ -457,23 +457,20 @@ class AmqpMailboxes:
         if channel not in self._committing:
             task = self._attaching.spawn(self._commit_batches(channel), name="mailbox-attach")
             self._committing[channel] = task
-            task.add_done_callback(lambda task: self._committed(channel, task))
+            # Its `finally` stops it, unless it is cancelled before it starts (the edge
+            # stopping just as a mailbox attached or went): then this does, when it ends.
+            task.add_done_callback(lambda task: self._stop_committing(channel, task, []))
         await done
-
-    def _committed(self, channel: fastpath.FastChannel, task: asyncio.Task[None]) -> None:
-        # The committer ended. Its `finally` cleaned up, unless it was cancelled before it
-        # started (the edge stopping just as a mailbox attached or went): then the channel
-        # would stay marked as committing and its batch wait for ever.
-        if self._committing.get(channel) is task:  # else a committer started after it
-            self._stop_committing(channel, task, [])
 
     def _stop_committing(
         self, channel: fastpath.FastChannel, task: asyncio.Task[None] | None, batch: list[Any]
     ) -> None:
         """``task`` commits no more: whoever waits on it or on the channel's next batch is
-        told the edge is stopping."""
-        if self._committing.get(channel) is task:
-            del self._committing[channel]
+        told the edge is stopping. Once only: nothing, if it stopped already (a committer
+        started after it is at work)."""
+        if self._committing.get(channel) is not task:
+            return
+        del self._committing[channel]
         stopped = BrokerUnavailable("the edge is stopping")
         for *_, done in batch + self._batches.pop(channel, []):
             if not done.done():
