@@ -10,6 +10,7 @@ from typing import Any
 
 import aiormq
 import pytest
+from aiormq.abc import ChannelFrame
 from pamqp import commands as amqp
 
 from eventwire import BrokerUnavailable, ClientDisconnected, SessionOffline
@@ -264,7 +265,8 @@ async def test_a_commit_whose_committer_is_cancelled_before_it_starts_fails_and_
         mailboxes = await bus.mailboxes()  # type: ignore[attr-defined]
         channel = mailboxes._channel_for("s1")
         name = f"{amqp_cluster.settings.namespace}.commit-test"
-        declare = [amqp.Queue.Declare(queue=name, auto_delete=True, nowait=True)]
+        method = amqp.Queue.Declare(queue=name, auto_delete=True, nowait=True)
+        declare = ChannelFrame.marshall(channel_number=channel.number, frames=[method]).payload
         first = asyncio.create_task(mailboxes.commit(channel, declare))
         await asyncio.sleep(0)  # it spawned its committer, which has not run yet ...
         await mailboxes._attaching.close()  # ... and is cancelled before it starts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiormq
 import pytest
 from aiormq.abc import ChannelFrame
 from pamqp import commands as spec
@@ -193,24 +194,27 @@ def test_passive_declares_are_marshalled_as_pamqp_does(queue: str) -> None:
     assert marshal_passive_declare(9, queue) == expected
 
 
-async def test_only_unanswered_methods_are_sent_without_an_rpc() -> None:
+async def test_marshalled_methods_wait_for_room_in_the_writer_queue_not_on_closed_channels() -> (
+    None
+):
     from eventwire.amqp.fastpath import FastChannel
 
     class Open(FastChannel):
         is_closed = False  # type: ignore[assignment]
 
-    channel = Open.__new__(Open)  # only what send_nowait reads
-    channel.number = 3
+    channel = Open.__new__(Open)  # only what send_marshalled reads
     channel.write_queue = asyncio.Queue(maxsize=1)  # type: ignore[misc]
-    with pytest.raises(ValueError):
-        channel.send_nowait(spec.Queue.Declare(queue="q"))  # answered: needs the RPC
-    declare = spec.Queue.Declare(queue="q", durable=True, nowait=True)
-    bind = spec.Queue.Bind(queue="q", exchange="x", routing_key="k", nowait=True)
-    assert channel.send_nowait(declare, bind)
-    sent = channel.write_queue.get_nowait()
-    assert sent.payload == ChannelFrame.marshall(channel_number=3, frames=[declare, bind]).payload
-    channel.write_queue.put_nowait(sent)  # full now: the caller takes aiormq's path
-    assert not channel.send_nowait(bind)
+    await channel.send_marshalled(b"first")
+    second = asyncio.ensure_future(channel.send_marshalled(b"second"))
+    await asyncio.sleep(0)  # one loop turn: it runs until the full queue stops it
+    assert not second.done()
+    assert channel.write_queue.get_nowait().payload == b"first"
+    await second
+    assert channel.write_queue.get_nowait().payload == b"second"
+    Open.is_closed = True  # type: ignore[assignment]
+    with pytest.raises(aiormq.exceptions.ChannelInvalidStateError):
+        await channel.send_marshalled(b"third")
+    assert channel.write_queue.empty()
 
 
 @pytest.mark.parametrize("expiration", [None, "30000"])

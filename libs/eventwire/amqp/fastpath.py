@@ -435,29 +435,15 @@ class FastChannel(aiormq.channel.Channel):
             raise InvalidFrameError(frame)
         return answer
 
-    async def send(self, *frames: Any) -> None:
-        """``send_nowait``, waiting for room in the writer's queue when it is full."""
-        if not self.send_nowait(*frames):
-            if self.is_closed:
-                raise aiormq.exceptions.ChannelInvalidStateError("the channel is closed")
-            await self.write_queue.put(
-                ChannelFrame.marshall(channel_number=self.number, frames=list(frames))
-            )
-
-    def send_nowait(self, *frames: Any) -> bool:
-        """Queue methods that get no reply (``nowait`` declares and binds) for the writer now,
-        in one write, without aiormq's RPC (a task, a timeout and the channel lock each);
-        False when it cannot be (closed, writer queue full): then aiormq's methods. The
-        broker applies a channel's methods in order, so an RPC sent after them (a consume)
-        is answered after they took effect."""
-        if self.is_closed or self.write_queue.full():
-            return False
-        if any(frame.synchronous and not getattr(frame, "nowait", False) for frame in frames):
-            raise ValueError("send_nowait is for methods the broker does not answer")
-        self.write_queue.put_nowait(
-            ChannelFrame.marshall(channel_number=self.number, frames=list(frames))
-        )
-        return True
+    async def send_marshalled(self, payload: bytes) -> None:
+        """Queue methods the broker does not answer (``nowait``), marshalled by the caller
+        (``methods.py``), for the writer in one write, without aiormq's RPC (a task, a timeout
+        and the channel lock each); waits for room when the writer's queue is full. The
+        broker applies a channel's methods in order, so a method sent after them that it
+        answers (the commit's ``basic.qos``) is answered after they took effect."""
+        if self.is_closed:
+            raise aiormq.exceptions.ChannelInvalidStateError("the channel is closed")
+        await self.write_queue.put(ChannelFrame(payload=payload, should_close=False))
 
     def ack_nowait(self, delivery_tag: int, multiple: bool = False) -> bool:
         """Queue a basic.ack for the writer now; False when it cannot be (the channel is

@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any
 import aiormq
 from aio_pika.abc import AbstractConnection
 from aiormq.abc import DeliveredMessage
-from pamqp import commands as amqp_methods
 
 from .. import codec
 from ..errors import BrokerUnavailable, ProtocolError
@@ -50,7 +49,7 @@ from ..mailbox import Backlog, Letter, LetterHandler, LetterNow
 from ..settings import Settings
 from ..tasks import TaskSet
 from ..topology import QueueSpec
-from . import fastpath
+from . import fastpath, methods
 
 if TYPE_CHECKING:
     from .bus import AmqpBus
@@ -158,27 +157,22 @@ class AmqpMailbox:
         letters = self._letters
         while letters is not None and not letters.empty():  # from a channel that died: they
             letters.get_nowait()  # come again
-        methods = [
-            amqp_methods.Queue.Declare(
-                queue=spec.name, durable=spec.durable, arguments=spec.arguments, nowait=True
-            ),
-            *(
-                amqp_methods.Queue.Bind(
-                    queue=spec.name, exchange=exchange, routing_key=key, nowait=True
-                )
-                for key in keys
-            ),
-        ]
         if isinstance(channel, fastpath.FastChannel):
-            # Consumed with nowait too, under a tag of our own, and committed with the other
-            # mailboxes attaching on this channel meanwhile: one round trip for all of them.
+            # Declared, bound and consumed with nowait, under a tag of our own, and committed
+            # with the other mailboxes attaching on this channel meanwhile: one round trip for
+            # all of them.
             tag = f"mb{channel.number}.{next(_consumer_tags)}"
-            methods.append(
-                amqp_methods.Basic.Consume(queue=spec.name, consumer_tag=tag, nowait=True)
+            frames = self._owner.methods.attach(
+                channel.number,
+                spec.name,
+                durable=spec.durable,
+                exchange=exchange,
+                keys=keys,
+                consumer_tag=tag,
             )
             self._consumer_tag = tag
             try:
-                await self._owner.commit(channel, methods, tag, self._consumer)
+                await self._owner.commit(channel, frames, tag, self._consumer)
             except BaseException:
                 self._consumer_tag = None
                 raise
@@ -380,6 +374,7 @@ class AmqpMailboxes:
         self._committing: dict[aiormq.abc.AbstractChannel, asyncio.Task[None]] = {}
         self._attaching = TaskSet("mailbox attach")
         self._arguments: dict[str, Any] = {}
+        self.methods = methods.MailboxMethods(self._arguments)  # marshals with the arguments
         self.commits = 0  # batches of attaching mailboxes committed (one round trip each)
         self.rebinds_skipped = 0  # resumed mailboxes attached without binds (lease renewed)
         self.letters = 0
@@ -396,6 +391,7 @@ class AmqpMailboxes:
         # Every mailbox's arguments are the same: one dict for all of them, not one each.
         if self._arguments != spec.arguments:
             self._arguments = spec.arguments
+            self.methods = methods.MailboxMethods(self._arguments)
         return dataclasses.replace(spec, arguments=self._arguments)
 
     def delivered(self) -> int:
@@ -440,12 +436,13 @@ class AmqpMailboxes:
     async def commit(
         self,
         channel: fastpath.FastChannel,
-        methods: list[Any],
+        frames: bytes,
         tag: str | None = None,
         consumer: Any = None,
     ) -> None:
-        """Send a mailbox's ``nowait`` methods (declare, binds and consume ``tag`` with
-        ``consumer``; or cancel and delete); return once the broker applied them. Every
+        """Send a mailbox's ``nowait`` methods, marshalled (``methods.py``: declare, binds and
+        consume ``tag`` with ``consumer``; or cancel and delete); return once the broker
+        applied them. Every
         mailbox attaching or going on ``channel`` while a commit is on its way waits for the
         next one, which sends all their methods and then one ``basic.qos`` (the channel's
         prefetch, unchanged): the broker applies a channel's methods in order, so its
@@ -453,7 +450,7 @@ class AmqpMailboxes:
         deleted."""
         done = asyncio.get_running_loop().create_future()
         batch = self._batches.setdefault(channel, [])
-        batch.append((methods, tag, consumer, done))
+        batch.append((frames, tag, consumer, done))
         if channel not in self._committing:
             task = self._attaching.spawn(self._commit_batches(channel), name="mailbox-attach")
             self._committing[channel] = task
@@ -480,14 +477,14 @@ class AmqpMailboxes:
         batch: list[tuple[Any, str | None, Any, Any]] = []
         try:
             while batch := self._batches.pop(channel, []):
-                frames = [method for methods, _, _, _ in batch for method in methods]
+                frames = b"".join(each for each, _, _, _ in batch)
                 for _, tag, consumer, _ in batch:
                     # As it is: FastChannel calls a plain function itself (no aiormq wrapper).
                     if tag is not None:
                         channel.consumers[tag] = consumer
                 failure: Exception | None = None
                 try:
-                    await channel.send(*frames)
+                    await channel.send_marshalled(frames)
                     await channel.basic_qos(prefetch_count=self._settings.recovery_max_events)
                     self.commits += 1
                 except Exception as exc:  # the channel or connection died: the whole batch
@@ -632,11 +629,9 @@ class AmqpMailboxes:
             return  # it expires with the window
         with contextlib.suppress(BrokerUnavailable, *_BROKER_ERRORS):  # it expires then
             if isinstance(channel, fastpath.FastChannel):
-                methods: list[Any] = [amqp_methods.Queue.Delete(queue=name, nowait=True)]
-                if tag is not None:
-                    methods.insert(0, amqp_methods.Basic.Cancel(consumer_tag=tag, nowait=True))
+                frames = methods.delete(channel.number, name, tag)
                 try:
-                    await asyncio.shield(self.commit(channel, methods))
+                    await asyncio.shield(self.commit(channel, frames))
                 finally:
                     if tag is not None:
                         channel.consumers.pop(tag, None)
