@@ -283,6 +283,17 @@ class AmqpMailbox:
         self._unacked.discard(tag)
         self._owner.send_ack(self._channel, tag % _GENERATION)
 
+    async def let_go(self) -> None:
+        """Stop handing letters over; the broker takes the mailbox back with its channel,
+        which the edge closes (``AmqpMailboxes.close``): nothing to send for it."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._stop_task()
+        self._owner.forget(self)
+        self._unacked.clear()
+        self._channel = None
+
     async def release(self) -> None:
         """Stop consuming and give back what was not acknowledged, in order."""
         if self._closed:
@@ -641,9 +652,20 @@ class AmqpMailboxes:
             await asyncio.shield(channel.queue_delete(name))
 
     async def close(self) -> None:
-        """The edge is stopping: give every mailbox back (its tabs may come back elsewhere)."""
+        """The edge is stopping or draining: every mailbox goes back (its tabs may come back
+        elsewhere), all at once, as when an edge dies: its channels close, and for each
+        mailbox the broker drops the consumer and requeues what was not acknowledged in one
+        step, which is what a resuming edge waits for (``_find``). A round trip per channel
+        instead of two per mailbox, one after the other (a draining edge with 5,000 tabs
+        took 15 s to let them go; the last ones resumed that late). Acknowledgements already
+        sent go first, as the broker reads a channel in order. Once only: later calls find
+        nothing to give back."""
         for mailbox in list(self._open.values()):
-            await mailbox.release()
+            await mailbox.let_go()
+        channels, self._channels = self._channels, []  # not "closed unexpectedly" now
+        for channel in channels:
+            with contextlib.suppress(*_BROKER_ERRORS):
+                await channel.close(timeout=self._bus.broker_timeout)
         await self._attaching.close()
         if self._acking is not None:
             with contextlib.suppress(asyncio.CancelledError, *_BROKER_ERRORS):

@@ -44,6 +44,9 @@ async def drain_node(node: EdgeNode, grace: float) -> None:
     if node.mailboxed is not None:
         # Recovery on: every tab comes back elsewhere as the same session, from its mailbox,
         # with its unanswered calls asked again there; nothing to hand over or wait for.
+        # Mailboxes first, all at once (their channels close): a tab resuming elsewhere finds
+        # its mailbox free. One by one, 5,000 tabs took 15 s, the last resuming that late.
+        await node.mailboxed.close()
         sids = node.session_ids()
         for sid in sids:
             await drop_transport(node.sio, sid)

@@ -145,15 +145,17 @@ class MailboxSessions:
             await mailbox.release()
 
     async def close(self) -> None:
-        """The node stops: every mailbox goes back to the broker for its tab to resume."""
+        """The node stops or drains: every mailbox goes back to the broker, at once, for its
+        tab to resume elsewhere (``AmqpMailboxes.close``). Once only: later calls, and the
+        sessions closing after it, find nothing to give back."""
         if self._pinger is not None:
             self._pinger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pinger
         boxes, self._boxes = self._boxes, {}
         self._trackers.clear()
-        for mailbox in boxes.values():
-            await mailbox.release()
+        self._replay.clear()
+        self.stats.mailboxes_released += len(boxes)
         await self.recovery.mailboxes.close()
 
     # -- pings and pongs: what the client confirmed ---------------------------------------
