@@ -665,7 +665,8 @@ class AmqpMailboxes:
         channels, self._channels = self._channels, []  # not "closed unexpectedly" now
         for channel in channels:
             with contextlib.suppress(*_BROKER_ERRORS):
-                await channel.close(timeout=self._bus.broker_timeout)
+                async with asyncio.timeout(self._bus.broker_timeout):
+                    await channel.close()
         await self._attaching.close()
         if self._acking is not None:
             with contextlib.suppress(asyncio.CancelledError, *_BROKER_ERRORS):
