@@ -69,6 +69,7 @@ class Lab:
             "WEBUI_SECRET_KEY": SECRET,
             "EVENTWIRE_NAMESPACE": self.namespace,
             "EVENTWIRE_LOG_LEVEL": "WARNING",
+            "EVENTWIRE_DRAIN_DELAY": "0",  # a drained edge: no balancer to wait for here
             "REDIS_URL": opts.redis_url,
             "PYTHONPATH": os.pathsep.join(
                 p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p

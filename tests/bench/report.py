@@ -206,6 +206,22 @@ def _spread_and_storm(results: dict[str, Any]) -> list[str]:
                 f"{run['undelivered']} |"
             )
         lines.append("")
+    drained = (results.get("drain") or {}).get("eventwire")
+    if drained:
+        lines += [
+            "**Rolling restart**: the same sockets, their edge drained (SIGTERM, "
+            "`EVENTWIRE_DRAIN_DELAY=0`: no balancer to wait for) instead of killed; every tab "
+            "resumes its session on the other edge. Open WebUI's servers have no drain "
+            "(SIGTERM ends them as a kill does).",
+            "",
+            "| sockets | reconnected | recovered (same session) | all connected s | "
+            "all receiving s | drained edge exited s | undelivered |",
+            "|---|---|---|---|---|---|---|",
+            f"| {drained['clients']} | {drained['reconnected']} | {drained['recovered']} | "
+            f"{_f(drained['reconnect_seconds'])} | {_f(drained['receiving_seconds'])} | "
+            f"{_f(drained['exited_seconds'])} | {drained['undelivered']} |",
+            "",
+        ]
     return lines
 
 

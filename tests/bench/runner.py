@@ -218,6 +218,10 @@ async def _scaling(
             log(f"storm: {opts.storm_clients} sockets on a killed {system} server reconnect")
             storms[system] = await scenarios.storm(opts, system, opts.storm_clients)
         results["storm"] = storms
+        if "eventwire" in peers:  # Open WebUI's servers have no drain: SIGTERM ends them
+            log(f"drain: {opts.storm_clients} sockets on a drained (SIGTERM) edge resume")
+            drained = await scenarios.storm(opts, "eventwire", opts.storm_clients, sigterm=True)
+            results["drain"] = {"eventwire": drained}
 
 
 def write(results: dict[str, Any], out: Path, name: str) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import signal
 import time
 import uuid
 from typing import Any
@@ -27,6 +29,7 @@ from tests.bench.lab import (
     spread,
     users,
 )
+from tests.support.procs import Proc
 
 RATE_SEQ, BURST_SEQ, WARM_SEQ = 0, 10_000_000, 20_000_000
 
@@ -284,10 +287,12 @@ async def soak(opts: Options) -> dict[str, Any]:
 STORM_SEQ = 30_000_000
 
 
-async def storm(opts: Options, system: str, n: int) -> dict[str, Any]:
+async def storm(opts: Options, system: str, n: int, *, sigterm: bool = False) -> dict[str, Any]:
     """A reconnect storm: ``n`` sockets on one of two servers; it is SIGKILLed and every socket
     reconnects to the other at once. Measured: kill -> all reconnected, and kill -> every
-    user has received an event again."""
+    user has received an event again. With ``sigterm``, a rolling restart instead: the server
+    is SIGTERMed (an edge drains: its tabs resume on the other), and also measured is when
+    it had exited."""
     async with lab(opts) as the_lab:
         urls = await _servers(the_lab, system, 2)
         victim, survivor = the_lab.procs[0], urls[1]
@@ -305,11 +310,17 @@ async def storm(opts: Options, system: str, n: int) -> dict[str, Any]:
         )
         await _warm(sender, loads, names, opts.stall_seconds)
         started = time.perf_counter()
-        victim.kill()
+        exit_: asyncio.Task[float] | None = None
+        if sigterm:
+            os.kill(victim.pid, signal.SIGTERM)
+            exit_ = asyncio.create_task(_exited(victim, started, opts.stall_seconds * 6))
+        else:
+            victim.kill()
         storms = await asyncio.gather(
             *(load.request("storm", urls=[survivor], dead=urls[0]) for load in loads)
         )
         reconnected = time.perf_counter() - started
+        exited = await exit_ if exit_ is not None else None
         await reset(loads)
         sent = await sender.request("burst", users=names, n=n, window=200, first_seq=STORM_SEQ)
         got = await drain(loads, sent["sent"], opts.stall_seconds, samples=False)
@@ -322,7 +333,17 @@ async def storm(opts: Options, system: str, n: int) -> dict[str, Any]:
             "reconnect_seconds": reconnected,
             "receiving_seconds": receiving,
             "undelivered": sent["sent"] - got["unique"],
+            "how": "drain" if sigterm else "kill",
+            "exited_seconds": exited,  # drain: SIGTERM -> the drained server had exited
         }
+
+
+async def _exited(proc: Proc, started: float, timeout: float) -> float:
+    """Seconds from ``started`` until ``proc`` exited."""
+    if proc.proc is not None:
+        async with asyncio.timeout(timeout):
+            await proc.proc.wait()
+    return time.perf_counter() - started
 
 
 async def emitters(opts: Options, system: str, count: int, k: int = 2) -> dict[str, Any]:

@@ -103,3 +103,15 @@ async def test_the_connections_scenario_weighs_connecting_and_disconnecting(amqp
         assert run["closed"] == 41  # every client closed, and the one that warmed the server
         assert run["disconnect_cpu_s"] >= 0
     assert results["floors"]["mailbox"]["per_s"] > 0
+
+
+async def test_the_storm_scenario_kills_one_edge_and_drains_another(amqp_url: str) -> None:
+    opts = Options(amqp_url=amqp_url, load_procs=1, storm_clients=30)
+    results = await runner.run(opts, {"storm"}, {"eventwire"})
+    killed, drained = results["storm"]["eventwire"], results["drain"]["eventwire"]
+    for run in (killed, drained):
+        assert run["reconnected"] == run["recovered"] == 30  # every tab, as the same session
+        assert run["undelivered"] == 0
+    assert killed["how"] == "kill" and killed["exited_seconds"] is None
+    assert drained["how"] == "drain" and drained["exited_seconds"] is not None
+    assert "**Rolling restart**" in report.markdown(results)
