@@ -1,8 +1,9 @@
 """Draining an edge node (SIGTERM): its sockets move to other nodes and no event is lost.
 
 With recovery on (``EVENTWIRE_RECOVERY_WINDOW``) it is short: after ``drain_delay`` every
-socket's transport is dropped and its mailbox given back; each tab resumes its session on
-another node (``recovery.py``). Without it:
+mailbox is given back at once (its channels close, as when an edge dies), then every socket's
+transport is dropped; each tab resumes its session on another node (``recovery.py``). Without
+it:
 
 1. Readiness turns 503 and new sockets are refused with HTTP 503 (``server.py``): clients
    retry and the load balancer, seeing the 503s, sends them elsewhere. New calls fail at once
