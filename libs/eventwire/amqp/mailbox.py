@@ -453,12 +453,11 @@ class AmqpMailboxes:
     ) -> None:
         """Send a mailbox's ``nowait`` methods, marshalled (``methods.py``: declare, binds and
         consume ``tag`` with ``consumer``; or cancel and delete); return once the broker
-        applied them. Every
-        mailbox attaching or going on ``channel`` while a commit is on its way waits for the
-        next one, which sends all their methods and then one ``basic.qos`` (the channel's
-        prefetch, unchanged): the broker applies a channel's methods in order, so its
-        ``qos-ok`` means every mailbox of the batch is declared, bound and consumed, or
-        deleted."""
+        applied them. Every mailbox attaching or going on ``channel`` while a commit is on
+        its way waits for the next one, which sends all their methods and then one
+        ``basic.qos`` (the channel's prefetch, unchanged): the broker applies a channel's
+        methods in order, so its ``qos-ok`` means every mailbox of the batch is declared,
+        bound and consumed, or deleted."""
         done = asyncio.get_running_loop().create_future()
         batch = self._batches.setdefault(channel, [])
         batch.append((frames, tag, consumer, done))
