@@ -662,14 +662,18 @@ class AmqpMailboxes:
         for mailbox in list(self._open.values()):
             await mailbox.let_go()
         channels, self._channels = self._channels, []  # not "closed unexpectedly" now
-        for channel in channels:
-            with contextlib.suppress(*_BROKER_ERRORS):
-                async with asyncio.timeout(self._bus.broker_timeout):
-                    await channel.close()
+        await asyncio.gather(*(self._close_channel(channel) for channel in channels))
         await self._attaching.close()
         if self._acking is not None:
             with contextlib.suppress(asyncio.CancelledError, *_BROKER_ERRORS):
                 await self._acking
+
+    async def _close_channel(self, channel: aiormq.abc.AbstractChannel) -> None:
+        """Close ``channel``, within the broker timeout (a frozen broker may never answer):
+        the channels together, so stopping waits that long once, not once per channel."""
+        with contextlib.suppress(*_BROKER_ERRORS):
+            async with asyncio.timeout(self._bus.broker_timeout):
+                await channel.close()
 
     # -- acknowledgements, sent in the background in the order they were made -----------
     #
