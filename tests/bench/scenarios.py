@@ -5,6 +5,7 @@ trip, idle connections, and the soak."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import signal
@@ -316,11 +317,17 @@ async def storm(opts: Options, system: str, n: int, *, sigterm: bool = False) ->
             exit_ = asyncio.create_task(_exited(victim, started, opts.stall_seconds * 6))
         else:
             victim.kill()
-        storms = await asyncio.gather(
-            *(load.request("storm", urls=[survivor], dead=urls[0]) for load in loads)
-        )
-        reconnected = time.perf_counter() - started
-        exited = await exit_ if exit_ is not None else None
+        try:
+            storms = await asyncio.gather(
+                *(load.request("storm", urls=[survivor], dead=urls[0]) for load in loads)
+            )
+            reconnected = time.perf_counter() - started
+            exited = await exit_ if exit_ is not None else None
+        finally:
+            if exit_ is not None and not exit_.done():  # the storm failed: the lab stops it
+                exit_.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await exit_
         await reset(loads)
         sent = await sender.request("burst", users=names, n=n, window=200, first_seq=STORM_SEQ)
         got = await drain(loads, sent["sent"], opts.stall_seconds, samples=False)
