@@ -45,6 +45,9 @@ from pamqp.body import ContentBody
 from pamqp.exceptions import PAMQPException
 from pamqp.header import ContentHeader
 
+from .methods import frame as _frame
+from .methods import shortstr as _shortstr
+
 log = logging.getLogger(__name__)
 
 SUPPORTED = ("7.",)  # aiormq versions whose internals these subclasses follow
@@ -259,24 +262,11 @@ class CorkedTransportFactory(aiormq.connection.TCPTransportFactory):
         return reader, _CorkedWriter(writer)
 
 
-_FRAME = struct.Struct(">BHI")
-_FRAME_END = b"\xce"
 _PUBLISH = struct.Struct(">HHH")  # class 60 (basic), method 40 (publish), reserved
 _HEADER_START = struct.Struct(">HHQH")  # class 60, weight 0, body size, property flags
 # Basic properties eventwire sets, by their flag bit (AMQP 0-9-1, 4.2.6.1).
 _CONTENT_TYPE, _DELIVERY_MODE, _EXPIRATION, _MESSAGE_ID = 1 << 15, 1 << 12, 1 << 8, 1 << 7
 _OURS = ("content_type", "delivery_mode", "expiration", "message_id")
-
-
-def _shortstr(value: str) -> bytes:
-    raw = value.encode()
-    if len(raw) > 255:
-        raise ValueError(f"short string over 255 bytes: {value[:40]!r}...")
-    return bytes((len(raw),)) + raw
-
-
-def _frame(kind: int, channel: int, payload: bytes) -> bytes:
-    return _FRAME.pack(kind, channel, len(payload)) + payload + _FRAME_END
 
 
 def marshal_publish(

@@ -17,7 +17,7 @@ from typing import Any
 
 from pamqp import encode
 
-_FRAME = struct.Struct(">BHI")  # type 1 (method), channel, payload size
+_FRAME = struct.Struct(">BHI")  # type, channel, payload size
 _FRAME_END = b"\xce"
 _METHOD = struct.Struct(">HHH")  # class, method, the reserved short most methods start with
 _CANCEL = struct.Struct(">HH")  # basic.cancel has no reserved short
@@ -31,20 +31,22 @@ _CANCEL_NOWAIT = 0x01
 _DELETE_NOWAIT = 0x04  # if-unused 1, if-empty 2, nowait 4
 
 
-def _shortstr(value: str) -> bytes:
+def shortstr(value: str) -> bytes:
+    """An AMQP short string: a length byte, then at most 255 bytes of UTF-8."""
     raw = value.encode()
     if len(raw) > 255:
         raise ValueError(f"short string over 255 bytes: {value[:40]!r}...")
     return bytes((len(raw),)) + raw
 
 
-def _frame(channel: int, payload: bytes) -> bytes:
-    return _FRAME.pack(1, channel, len(payload)) + payload + _FRAME_END
+def frame(kind: int, channel: int, payload: bytes) -> bytes:
+    """A frame of ``kind`` (1 method, 2 content header, 3 body) on ``channel``."""
+    return _FRAME.pack(kind, channel, len(payload)) + payload + _FRAME_END
 
 
 def _method(channel: int, class_id: int, method_id: int, *fields: bytes) -> bytes:
     """A method frame of one that starts with the reserved short (all here but cancel)."""
-    return _frame(channel, _METHOD.pack(class_id, method_id, 0) + b"".join(fields))
+    return frame(1, channel, _METHOD.pack(class_id, method_id, 0) + b"".join(fields))
 
 
 def table(arguments: Mapping[str, Any] | None) -> bytes:
@@ -70,13 +72,13 @@ class MailboxMethods:
     ) -> bytes:
         """Declare ``queue`` (with the arguments), bind it to ``keys`` on ``exchange`` and
         consume it under ``consumer_tag``: a frame each, every one ``nowait``."""
-        name = _shortstr(queue)
+        name = shortstr(queue)
         bits = _DECLARE_NOWAIT | (_DECLARE_DURABLE if durable else 0)
         out = [_method(channel, 50, 10, name, bytes((bits,)), self._arguments)]
-        target = name + _shortstr(exchange)
+        target = name + shortstr(exchange)
         nowait = bytes((_BIND_NOWAIT,))
-        out += [_method(channel, 50, 20, target, _shortstr(k), nowait, _EMPTY_TABLE) for k in keys]
-        tag = _shortstr(consumer_tag)
+        out += [_method(channel, 50, 20, target, shortstr(k), nowait, _EMPTY_TABLE) for k in keys]
+        tag = shortstr(consumer_tag)
         out.append(_method(channel, 60, 20, name, tag, bytes((_CONSUME_NOWAIT,)), _EMPTY_TABLE))
         return b"".join(out)
 
@@ -85,6 +87,6 @@ def delete(channel: int, queue: str, consumer_tag: str | None) -> bytes:
     """Cancel ``consumer_tag`` (if any) and delete ``queue``, both ``nowait``."""
     out = b""
     if consumer_tag is not None:
-        cancel = _CANCEL.pack(60, 30) + _shortstr(consumer_tag) + bytes((_CANCEL_NOWAIT,))
-        out = _frame(channel, cancel)
-    return out + _method(channel, 50, 40, _shortstr(queue), bytes((_DELETE_NOWAIT,)))
+        cancel = _CANCEL.pack(60, 30) + shortstr(consumer_tag) + bytes((_CANCEL_NOWAIT,))
+        out = frame(1, channel, cancel)
+    return out + _method(channel, 50, 40, shortstr(queue), bytes((_DELETE_NOWAIT,)))
