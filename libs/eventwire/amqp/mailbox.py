@@ -286,21 +286,15 @@ class AmqpMailbox:
     async def let_go(self) -> None:
         """Stop handing letters over; the broker takes the mailbox back with its channel,
         which the edge closes (``AmqpMailboxes.close``): nothing to send for it."""
-        if self._closed:
+        if not await self._close():
             return
-        self._closed = True
-        await self._stop_task()
-        self._owner.forget(self)
         self._unacked.clear()
         self._channel = None
 
     async def release(self) -> None:
         """Stop consuming and give back what was not acknowledged, in order."""
-        if self._closed:
+        if not await self._close():
             return
-        self._closed = True
-        await self._stop_task()
-        self._owner.forget(self)
         channel, tag = self._channel, self._consumer_tag
         if channel is None or channel.is_closed:
             return  # its channel died: the broker gave everything back already
@@ -326,11 +320,8 @@ class AmqpMailbox:
 
     async def discard(self) -> None:
         """Delete the mailbox with its letters and bindings."""
-        if self._closed:
+        if not await self._close():
             return
-        self._closed = True
-        await self._stop_task()
-        self._owner.forget(self)
         unacked, self._unacked = self._unacked, set()
         channel, tag = self._channel, self._consumer_tag
         await self._owner.delete(self._spec.name, channel, tag)
@@ -342,6 +333,16 @@ class AmqpMailbox:
                     self._owner.settled(channel, each % _GENERATION)
         self._unacked.clear()
         self._channel = None
+
+    async def _close(self) -> bool:
+        """Hand no more letters over and leave the owner's table; False if closed already
+        (each way out, ``let_go``, ``release`` and ``discard``, happens once)."""
+        if self._closed:
+            return False
+        self._closed = True
+        await self._stop_task()
+        self._owner.forget(self)
+        return True
 
     async def _stop_task(self) -> None:
         task, self._task = self._task, None

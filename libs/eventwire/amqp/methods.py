@@ -55,7 +55,7 @@ def table(arguments: Mapping[str, Any] | None) -> bytes:
 
 
 class MailboxMethods:
-    """Marshals the mailbox methods of one channel, with one encoded argument table."""
+    """Marshals mailbox attaches, with the argument table every mailbox shares encoded once."""
 
     def __init__(self, arguments: Mapping[str, Any] | None) -> None:
         self._arguments = table(arguments)
